@@ -1,0 +1,54 @@
+#!/usr/bin/env bun
+/** The `ironcore-backup` command: a citty root whose subcommands load on demand. */
+import { defineCommand, runCommand, showUsage } from "citty";
+import { IbsError } from "./util/errors.ts";
+import { VERSION, versionLine } from "./version.ts";
+
+const main = defineCommand({
+  meta: { name: "ironcore-backup", version: VERSION, description: "Ironcore Backup: server roles, admin CLI and backup client" },
+  subCommands: {
+    run: () => import("./cli/run.ts").then((m) => m.default),
+    status: () => import("./cli/status.ts").then((m) => m.default),
+  },
+});
+
+async function resolveForUsage(cmd: any, rawArgs: string[], parent?: any): Promise<[any, any]> {
+  const subs = typeof cmd.subCommands === "function" ? await cmd.subCommands() : cmd.subCommands;
+  const name = rawArgs.find((a) => !a.startsWith("-"));
+  if (subs && name && name in subs) {
+    const sub = await (typeof subs[name] === "function" ? subs[name]() : subs[name]);
+    return resolveForUsage(sub, rawArgs.slice(rawArgs.indexOf(name) + 1), cmd);
+  }
+  return [cmd, parent];
+}
+
+async function cli(rawArgs: string[]): Promise<number> {
+  if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-V" || rawArgs[0] === "version")) {
+    console.log(versionLine());
+    return 0;
+  }
+  if (rawArgs.length === 0 || rawArgs.includes("--help") || rawArgs.includes("-h")) {
+    await showUsage(...(await resolveForUsage(main, rawArgs)));
+    return 0;
+  }
+  try {
+    await runCommand(main, { rawArgs });
+    return 0;
+  } catch (err: any) {
+    if (err instanceof IbsError) {
+      console.error(`error: ${err.message}`);
+      if (err.hint) console.error(`hint: ${err.hint}`);
+      return err.exitCode;
+    }
+    if (err?.name === "CLIError") {
+      await showUsage(...(await resolveForUsage(main, rawArgs)));
+      console.error(`error: ${err.message}`);
+      return 2;
+    }
+    console.error(`error: ${err?.message ?? err}`);
+    if (process.env.IBS_DEBUG) console.error(err?.stack);
+    return 1;
+  }
+}
+
+process.exitCode = await cli(process.argv.slice(2));

@@ -1,0 +1,13 @@
+/**
+ * Every schema change of the node state database, in order. A migration is never edited once
+ * released: add a new one. The database's `PRAGMA user_version` is the number applied.
+ * Numbers are reserved per module to keep parallel work apart: see docs/architecture.md.
+ */
+import m0001 from "./0001_foundation.ts";
+
+export interface Migration {
+  name: string;
+  sql: string;
+}
+
+export const migrations: Migration[] = [m0001];

@@ -1,0 +1,2 @@
+/** The drizzle tables of the node state database; each module adds its file here. */
+export * from "./heartbeats.ts";

@@ -1,0 +1,34 @@
+/**
+ * Errors that reach a user. `IbsError` carries the exit code the CLI uses and an optional
+ * hint ("what to do"); any other Error is a bug and exits 1 with its stack in debug mode.
+ */
+export class IbsError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+    readonly hint?: string,
+  ) {
+    super(message);
+    this.name = "IbsError";
+  }
+}
+
+/** Bad input given by the user (arguments, specs, config): exit code 2, like usage errors. */
+export class UsageError extends IbsError {
+  constructor(message: string, hint?: string) {
+    super(message, 2, hint);
+    this.name = "UsageError";
+  }
+}
+
+/** Adds context to an error as it travels up: "load chunk ab12…: CRC mismatch". */
+export function withContext(context: string, err: unknown): Error {
+  const msg = err instanceof Error ? err.message : String(err);
+  const wrapped = err instanceof IbsError ? new IbsError(`${context}: ${msg}`, err.exitCode, err.hint) : new Error(`${context}: ${msg}`);
+  (wrapped as any).cause = err;
+  return wrapped;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
