@@ -9,6 +9,7 @@ const main = defineCommand({
   subCommands: {
     run: () => import("./cli/run.ts").then((m) => m.default),
     status: () => import("./cli/status.ts").then((m) => m.default),
+    calendar: () => import("./cli/calendar.ts").then((m) => m.default),
   },
 });
 
