@@ -10,6 +10,7 @@ const main = defineCommand({
     run: () => import("./cli/run.ts").then((m) => m.default),
     status: () => import("./cli/status.ts").then((m) => m.default),
     calendar: () => import("./cli/calendar.ts").then((m) => m.default),
+    key: () => import("./cli/key.ts").then((m) => m.default),
   },
 });
 
