@@ -7,6 +7,7 @@ import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dir, "..");
+const WORKER_ENTRY_POINTS = ["src/pipeline/encoder-worker.ts"];
 const outfile = process.argv[2] ? resolve(process.argv[2]) : join(root, "dist", "ironcore-backup");
 mkdirSync(join(outfile, ".."), { recursive: true });
 
@@ -24,7 +25,10 @@ const cmd = [
   process.execPath, "build", "--compile", "--minify", "--bytecode", "--format=esm",
   "--define", `IBS_BUILD_COMMIT=${JSON.stringify(commit)}`,
   "--define", `IBS_BUILD_DATE=${JSON.stringify(buildDate)}`,
-  join(root, "src", "main.ts"), "--outfile", outfile,
+  join(root, "src", "main.ts"),
+  // Worker threads are separate entry points inside the binary (new Worker(new URL(...))).
+  ...WORKER_ENTRY_POINTS.map((p) => join(root, p)),
+  "--outfile", outfile,
 ];
 const r = Bun.spawnSync(cmd, { cwd: root, stdout: "inherit", stderr: "inherit" });
 if (!r.success) {

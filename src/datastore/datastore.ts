@@ -1,0 +1,264 @@
+/**
+ * A datastore: a directory (the local backend's root, or the local side of an S3 store) with
+ * `.ibs/datastore.json` (identity, format, mode), `.ibs/catalog.db` and `.ibs/locks/`, and the
+ * content reached through a Backend. This class ties chunk store, snapshot store and catalog
+ * together and enforces the mode:
+ *
+ *   mode         read  write  verify-write
+ *   online       yes   yes    yes
+ *   read-only    yes   no     yes
+ *   offline      no    no     no
+ *   quarantined  yes   no     yes     (no new backups, no GC; verify and restore still work)
+ *
+ * The mode is re-read when datastore.json changes, so a mode set by the CLI takes effect in
+ * running roles at their next operation.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, statfsSync, statSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import type { AccessGuard, OperationClass } from "./access.ts";
+import type { Backend } from "./backends/backend.ts";
+import { LocalBackend } from "./backends/local.ts";
+import { Catalog, type CatalogStats } from "./catalog/catalog.ts";
+import { type RecoveryResult, recoverCatalog } from "./catalog/recovery.ts";
+import { type ReindexResult, reindexCatalog } from "./catalog/reindex.ts";
+import { type ChunkInsertOptions, type ChunkInsertResult, type ChunkReadOptions, ChunkStore } from "./chunk-store.ts";
+import { CONFIG_KEY, type DatastoreConfig, type DatastoreMode, DATASTORE_MODES, newDatastoreConfig, parseDatastoreConfig, writeDatastoreConfig } from "./datastore-config.ts";
+import { DatastoreError, ModeError } from "./errors.ts";
+import { LockPaths } from "./lock-paths.ts";
+import type { GroupStore } from "./group-store.ts";
+import type { NamespaceStore } from "./namespace-store.ts";
+import { SnapshotStore } from "./snapshot-store.ts";
+
+export interface DatastoreOptions {
+  /** Name used in messages (default: the directory's name). */
+  name?: string;
+  /** Where content lives; default a LocalBackend rooted at the directory. */
+  backend?: Backend;
+  /** Run crash recovery on open (default true). */
+  recover?: boolean;
+}
+
+export interface DatastoreStats extends CatalogStats {
+  /** Filesystem figures of the datastore directory (for S3 stores: of the local cache). */
+  fs: { totalBytes: number; usedBytes: number; availableBytes: number; inodesTotal: number; inodesFree: number };
+  /** logicalBytes / chunkBytes; 0 when nothing is stored. */
+  dedupFactor: number;
+}
+
+export class Datastore implements AccessGuard {
+  readonly dir: string;
+  readonly name: string;
+  readonly backend: Backend;
+  readonly catalog: Catalog;
+  readonly chunks: ChunkStore;
+  readonly snapshots: SnapshotStore;
+  readonly namespaces: NamespaceStore;
+  readonly groups: GroupStore;
+  private cached: { config: DatastoreConfig; stamp: string };
+
+  private constructor(dir: string, options: DatastoreOptions, config: DatastoreConfig, stamp: string) {
+    this.dir = dir;
+    this.name = options.name ?? basename(dir);
+    this.cached = { config, stamp };
+    this.backend = options.backend ?? new LocalBackend(dir);
+    this.catalog = Catalog.open(join(dir, ".ibs", "catalog.db"));
+    this.chunks = new ChunkStore(this.backend);
+    this.snapshots = new SnapshotStore({
+      backend: this.backend,
+      chunks: this.chunks,
+      locks: new LockPaths(join(dir, ".ibs", "locks")),
+      catalog: this.catalog,
+      guard: this,
+    });
+    this.namespaces = this.snapshots.namespaces;
+    this.groups = this.snapshots.groups;
+  }
+
+  /** Creates a new datastore in an empty (or missing) directory. */
+  static async create(dir: string, options: DatastoreOptions = {}): Promise<Datastore> {
+    const root = resolve(dir);
+    if (existsSync(join(root, CONFIG_KEY))) {
+      throw new DatastoreError(`${root} already holds an IBS datastore`, "open it instead of creating it", 2);
+    }
+    if (existsSync(root) && readdirSync(root).length > 0) {
+      throw new DatastoreError(`cannot create a datastore in ${root}: the directory is not empty`, "choose an empty directory", 2);
+    }
+    mkdirSync(join(root, ".ibs", "locks"), { recursive: true });
+    await writeDatastoreConfig(root, newDatastoreConfig());
+    return Datastore.open(root, options);
+  }
+
+  static async open(dir: string, options: DatastoreOptions = {}): Promise<Datastore> {
+    const root = resolve(dir);
+    const configPath = join(root, CONFIG_KEY);
+    if (!existsSync(configPath)) {
+      throw new DatastoreError(`${root} is not an IBS datastore (no ${CONFIG_KEY})`, "check the path, or create a datastore there", 2);
+    }
+    const { config, stamp } = readConfig(configPath);
+    const store = new Datastore(root, options, config, stamp);
+    if (options.recover !== false && config.mode !== "offline") {
+      await store.recover();
+    }
+    return store;
+  }
+
+  get config(): DatastoreConfig {
+    const path = join(this.dir, CONFIG_KEY);
+    const stamp = configStamp(path);
+    if (stamp !== this.cached.stamp) this.cached = readConfig(path);
+    return this.cached.config;
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  get mode(): DatastoreMode {
+    return this.config.mode;
+  }
+
+  /** Changes the mode; `reason` is required for quarantine and shown in every refusal. */
+  async setMode(mode: DatastoreMode, reason?: string): Promise<void> {
+    if (!DATASTORE_MODES.includes(mode)) throw new DatastoreError(`unknown datastore mode '${mode}' (known: ${DATASTORE_MODES.join(", ")})`, undefined, 2);
+    if (mode === "quarantined" && !reason) throw new DatastoreError("quarantine needs a reason, shown to everyone whose write is refused", undefined, 2);
+    const next: DatastoreConfig = { ...this.config, mode, mode_since: new Date().toISOString() };
+    if (reason) next.mode_reason = reason;
+    else delete next.mode_reason;
+    await writeDatastoreConfig(this.dir, next);
+    this.cached = readConfig(join(this.dir, CONFIG_KEY));
+  }
+
+  assert(op: OperationClass, what: string): void {
+    const { mode, mode_reason } = this.config;
+    if (mode === "online") return;
+    if (op !== "write" && (mode === "read-only" || mode === "quarantined")) return;
+    const reason = mode_reason ? ` (reason: ${mode_reason})` : "";
+    const allowed = mode === "quarantined" ? "; verify and restore still work" : mode === "read-only" ? "; reads still work" : "";
+    throw new ModeError(`datastore ${this.name} is ${mode}${reason}: refusing to ${what}${allowed}`, "an administrator can set the datastore online again once it is safe");
+  }
+
+  // ---- chunks (catalog kept in step) -------------------------------------------------
+
+  /** Checks and stores a chunk; the catalog row is marked stored only once the object is durable. */
+  async insertChunk(digest: string, blob: Uint8Array, options?: ChunkInsertOptions): Promise<ChunkInsertResult> {
+    this.assert("write", "store chunks");
+    this.catalog.chunkWriteStarted(digest);
+    let result: ChunkInsertResult;
+    try {
+      result = await this.chunks.insert(digest, blob, options);
+    } catch (err) {
+      this.catalog.dropPendingChunk(digest); // refused upload or failed write: nothing was stored
+      throw err;
+    }
+    const stored = result.created ? result.storedSize : ((await this.chunks.stat(digest))?.size ?? result.storedSize);
+    this.catalog.chunkStored(digest, stored);
+    return { ...result, storedSize: stored };
+  }
+
+  /** Whether the chunk is stored (asks the backend when the catalog does not know it). Hits are touched for GC. */
+  async hasChunk(digest: string): Promise<boolean> {
+    if (this.catalog.hasChunk(digest)) {
+      this.catalog.touchChunks([digest]);
+      return true;
+    }
+    const st = await this.chunks.stat(digest);
+    if (st) this.catalog.chunkStored(digest, st.size);
+    return st !== null;
+  }
+
+  /** Batched dedup query ("which of these do you have?"); hits are touched for GC in one transaction. */
+  async hasChunks(digests: readonly string[]): Promise<boolean[]> {
+    const answers = digests.map((d) => this.catalog.hasChunk(d));
+    for (let i = 0; i < digests.length; i++) {
+      if (answers[i]) continue;
+      const st = await this.chunks.stat(digests[i]!);
+      if (st) {
+        this.catalog.chunkStored(digests[i]!, st.size);
+        answers[i] = true;
+      }
+    }
+    this.catalog.touchChunks(digests.filter((_, i) => answers[i]));
+    return answers;
+  }
+
+  async readChunk(digest: string, options?: ChunkReadOptions): Promise<Uint8Array> {
+    this.assert("read", "read chunks");
+    return this.chunks.get(digest, options);
+  }
+
+  async readRawChunk(digest: string): Promise<Uint8Array> {
+    this.assert("read", "read chunks");
+    return this.chunks.getRaw(digest);
+  }
+
+  /** Moves a corrupt chunk aside (verify). The catalog forgets it first: a wrong "absent" only costs a re-upload. */
+  async markBadChunk(digest: string): Promise<string | null> {
+    this.assert("verify-write", "move a corrupt chunk aside");
+    this.catalog.beginOp("chunk", digest);
+    this.catalog.removeChunks([digest]);
+    const key = await this.chunks.markBad(digest);
+    if (key) this.catalog.addBadChunk(key, digest, (await this.backend.stat(key))?.size ?? 0);
+    this.catalog.endOp("chunk", digest);
+    return key;
+  }
+
+  /** Deletes chunks (GC sweep). Catalog rows go first, for the same reason as markBadChunk. */
+  async removeChunks(digests: readonly string[]): Promise<void> {
+    this.assert("write", "remove chunks");
+    this.catalog.removeChunks(digests);
+    await this.chunks.remove(digests);
+  }
+
+  // ---- maintenance --------------------------------------------------------------------
+
+  /** Settles operations a crashed process left half done (runs on open). */
+  async recover(): Promise<RecoveryResult> {
+    return recoverCatalog(this.catalog, this.snapshots, this.chunks, { deleteLeftovers: this.config.mode === "online" });
+  }
+
+  /** Rebuilds the catalog from the datastore files. */
+  async reindex(): Promise<ReindexResult> {
+    this.assert("read", "reindex the catalog");
+    return reindexCatalog(this.catalog, this.backend, this.snapshots, this.chunks);
+  }
+
+  stats(): DatastoreStats {
+    const c = this.catalog.stats();
+    const fs = statfsSync(this.dir);
+    return {
+      ...c,
+      fs: {
+        totalBytes: fs.blocks * fs.bsize,
+        usedBytes: (fs.blocks - fs.bfree) * fs.bsize,
+        availableBytes: fs.bavail * fs.bsize,
+        inodesTotal: fs.files,
+        inodesFree: fs.ffree,
+      },
+      dedupFactor: c.chunkBytes > 0 ? c.logicalBytes / c.chunkBytes : 0,
+    };
+  }
+
+  close(): void {
+    this.catalog.close();
+  }
+}
+
+function configStamp(path: string): string {
+  try {
+    const st = statSync(path);
+    return `${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return "missing";
+  }
+}
+
+function readConfig(path: string): { config: DatastoreConfig; stamp: string } {
+  const stamp = configStamp(path);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new DatastoreError(`${path}: cannot read (${(err as Error).message})`, "check that the datastore is mounted");
+  }
+  return { config: parseDatastoreConfig(text, path), stamp };
+}

@@ -1,0 +1,63 @@
+/**
+ * Encodes chunks into blobs (zstd + AES-256-GCM, docs/formats.md) on worker threads, so the
+ * slowest stage of the backup pipeline uses the cores the main thread does not. Callers await
+ * each `encode`; at most `threads * 2` chunks are in flight per thread pair, which bounds memory.
+ *
+ * Worker file: compile/build.ts lists it as an extra entry point so the compiled binary has it.
+ */
+import { availableParallelism } from "node:os";
+import { encodeBlob, type EncodeOptions } from "../datastore/blob.ts";
+
+interface Pending {
+  resolve: (blob: Uint8Array) => void;
+  reject: (err: Error) => void;
+}
+
+export class EncoderPool {
+  private workers: Worker[] = [];
+  private pending = new Map<number, Pending>();
+  private nextId = 0;
+  private next = 0;
+
+  /** `threads` 0 encodes on the calling thread (small jobs, tests, one-core hosts). */
+  constructor(
+    private options: EncodeOptions,
+    readonly threads = Math.max(1, availableParallelism() - 1),
+  ) {
+    for (let i = 0; i < threads; i++) {
+      const w = new Worker(new URL("./encoder-worker.ts", import.meta.url).href);
+      w.onmessage = (e: MessageEvent<{ id: number; blob?: Uint8Array; error?: string }>) => {
+        const p = this.pending.get(e.data.id);
+        if (!p) return;
+        this.pending.delete(e.data.id);
+        if (e.data.error !== undefined) p.reject(new Error(`encode chunk: ${e.data.error}`));
+        else p.resolve(e.data.blob!);
+      };
+      w.onerror = (e) => this.failAll(new Error(`encoder thread failed: ${e.message}`));
+      this.workers.push(w);
+    }
+  }
+
+  /** Encodes `data`; the pool takes a copy, so the caller may reuse its buffer at once. */
+  encode(data: Uint8Array): Promise<Uint8Array> {
+    if (this.workers.length === 0) return Promise.resolve(encodeBlob(data, this.options));
+    const id = this.nextId++;
+    const copy = data.slice();
+    const worker = this.workers[this.next++ % this.workers.length];
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ id, data: copy, options: this.options }, [copy.buffer]);
+    });
+  }
+
+  close(): void {
+    for (const w of this.workers) w.terminate();
+    this.workers = [];
+    this.failAll(new Error("encoder pool closed"));
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}
