@@ -1,0 +1,458 @@
+/**
+ * Encoding and decoding of metadata records and payload headers (layout: docs/archive-format.md).
+ * Pure functions over bytes; no I/O. Decoders throw plain Errors with the field that was wrong;
+ * the reader adds the stream, offset and path.
+ */
+import {
+  type ArchiveEntry,
+  type EntryKind,
+  type Extent,
+  FORMAT_VERSION,
+  HEADER_BODY_SIZE,
+  MAGIC,
+  PAYLOAD_HEADER_SIZE,
+  PAYLOAD_START_BODY_SIZE,
+  PAYLOAD_TAIL_BODY_SIZE,
+  RECORD_HEADER_SIZE,
+  S_IF,
+  S_IFMT,
+  TAG_KIND,
+  TRAILER_BODY_SIZE,
+  bytesEqual,
+} from "./format.ts";
+
+export class ByteWriter {
+  private buf: Uint8Array;
+  private view: DataView;
+  length = 0;
+
+  constructor(initial = 256) {
+    this.buf = new Uint8Array(initial);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  private room(n: number): void {
+    if (this.length + n <= this.buf.byteLength) return;
+    let cap = this.buf.byteLength * 2;
+    while (cap < this.length + n) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u16(v: number): this {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw new RangeError(`value ${v} does not fit in u16`);
+    this.room(2);
+    this.view.setUint16(this.length, v, true);
+    this.length += 2;
+    return this;
+  }
+  u32(v: number): this {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`value ${v} does not fit in u32`);
+    this.room(4);
+    this.view.setUint32(this.length, v, true);
+    this.length += 4;
+    return this;
+  }
+  u64(v: number | bigint): this {
+    this.room(8);
+    this.view.setBigUint64(this.length, BigInt(v), true);
+    this.length += 8;
+    return this;
+  }
+  i64(v: bigint): this {
+    this.room(8);
+    this.view.setBigInt64(this.length, v, true);
+    this.length += 8;
+    return this;
+  }
+  bytes(b: Uint8Array): this {
+    this.room(b.byteLength);
+    this.buf.set(b, this.length);
+    this.length += b.byteLength;
+    return this;
+  }
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
+}
+
+export class ByteReader {
+  private readonly view: DataView;
+  pos = 0;
+
+  constructor(readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  private need(n: number, what: string): void {
+    if (this.pos + n > this.buf.byteLength) {
+      throw new Error(`record body too short for ${what} (need ${n} bytes at body offset ${this.pos}, body is ${this.buf.byteLength})`);
+    }
+  }
+  get remaining(): number {
+    return this.buf.byteLength - this.pos;
+  }
+  u16(what: string): number {
+    this.need(2, what);
+    const v = this.view.getUint16(this.pos, true);
+    this.pos += 2;
+    return v;
+  }
+  u32(what: string): number {
+    this.need(4, what);
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  u64(what: string): number {
+    this.need(8, what);
+    const v = this.view.getBigUint64(this.pos, true);
+    this.pos += 8;
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`${what} ${v} is beyond 2^53`);
+    return Number(v);
+  }
+  u64big(what: string): bigint {
+    this.need(8, what);
+    const v = this.view.getBigUint64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+  i64(what: string): bigint {
+    this.need(8, what);
+    const v = this.view.getBigInt64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+  bytes(n: number, what: string): Uint8Array {
+    this.need(n, what);
+    const v = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return v;
+  }
+  rest(): Uint8Array {
+    const v = this.buf.subarray(this.pos);
+    this.pos = this.buf.byteLength;
+    return v;
+  }
+  end(what: string): void {
+    if (this.pos !== this.buf.byteLength) throw new Error(`${this.buf.byteLength - this.pos} unexpected trailing bytes in ${what}`);
+  }
+}
+
+// ---- record framing -------------------------------------------------------------------------
+
+export function recordCrc(tag: number, body: Uint8Array): number {
+  const head = new Uint8Array(8);
+  const v = new DataView(head.buffer);
+  v.setUint32(0, tag, true);
+  v.setUint32(4, body.byteLength, true);
+  return Bun.hash.crc32(body, Bun.hash.crc32(head)) >>> 0;
+}
+
+export function encodeRecord(tag: number, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(RECORD_HEADER_SIZE + body.byteLength);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, tag, true);
+  v.setUint32(4, body.byteLength, true);
+  v.setUint32(8, recordCrc(tag, body), true);
+  out.set(body, RECORD_HEADER_SIZE);
+  return out;
+}
+
+export interface RecordHeader {
+  tag: number;
+  length: number;
+  crc: number;
+}
+
+export function decodeRecordHeader(b: Uint8Array): RecordHeader {
+  const v = new DataView(b.buffer, b.byteOffset, RECORD_HEADER_SIZE);
+  return { tag: v.getUint32(0, true), length: v.getUint32(4, true), crc: v.getUint32(8, true) };
+}
+
+// ---- stream header and trailer --------------------------------------------------------------
+
+export interface StreamHeader {
+  version: number;
+  flags: number;
+  archiveId: Uint8Array;
+}
+
+export function encodeHeader(archiveId: Uint8Array): Uint8Array {
+  return new ByteWriter(HEADER_BODY_SIZE).bytes(MAGIC.metadata).u32(FORMAT_VERSION).u32(0).bytes(archiveId).finish();
+}
+
+export function decodeHeader(body: Uint8Array): StreamHeader {
+  const r = new ByteReader(body);
+  if (!bytesEqual(r.bytes(8, "magic"), MAGIC.metadata)) throw new Error("not an IBS archive metadata stream (bad magic)");
+  const version = r.u32("version");
+  const flags = r.u32("flags");
+  const archiveId = r.bytes(16, "archive id");
+  return { version, flags, archiveId };
+}
+
+export interface Trailer {
+  rootOffset: number;
+  rootEndOffset: number;
+  entryCount: number;
+  payloadLength: number;
+  /** SHA-256 of every metadata byte before the trailer record. */
+  sha256: Uint8Array;
+}
+
+export function encodeTrailer(t: Trailer): Uint8Array {
+  return new ByteWriter(TRAILER_BODY_SIZE)
+    .u64(t.rootOffset)
+    .u64(t.rootEndOffset)
+    .u64(t.entryCount)
+    .u64(t.payloadLength)
+    .bytes(t.sha256)
+    .bytes(MAGIC.trailer)
+    .finish();
+}
+
+export function decodeTrailer(body: Uint8Array): Trailer {
+  const r = new ByteReader(body);
+  const t: Trailer = {
+    rootOffset: r.u64("root offset"),
+    rootEndOffset: r.u64("root end offset"),
+    entryCount: r.u64("entry count"),
+    payloadLength: r.u64("payload length"),
+    sha256: r.bytes(32, "checksum"),
+  };
+  if (!bytesEqual(r.bytes(8, "trailer magic"), MAGIC.trailer)) throw new Error("bad trailer magic");
+  r.end("trailer");
+  return t;
+}
+
+// ---- entries ----------------------------------------------------------------------------------
+
+export interface EntryStat {
+  flags: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  ino: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  size: number;
+}
+
+export type EntryExtra =
+  | { kind: "dir" | "fifo" | "socket" }
+  | { kind: "file"; payloadOffset: number; payloadLength: number; sha256: Uint8Array }
+  | { kind: "symlink"; target: Uint8Array }
+  | { kind: "chr" | "blk"; major: number; minor: number }
+  | { kind: "hardlink"; targetOffset: number; targetPath: Uint8Array };
+
+export function encodeEntryBody(name: Uint8Array, st: EntryStat, extra: EntryExtra): Uint8Array {
+  const w = new ByteWriter(64 + name.byteLength)
+    .u16(name.byteLength)
+    .bytes(name)
+    .u32(st.flags)
+    .u32(st.mode)
+    .u32(st.uid)
+    .u32(st.gid)
+    .u64(st.ino)
+    .i64(st.mtimeNs)
+    .i64(st.ctimeNs)
+    .u64(st.size);
+  switch (extra.kind) {
+    case "file":
+      if (extra.sha256.byteLength !== 32) throw new RangeError("file sha256 must be 32 bytes");
+      w.u64(extra.payloadOffset).u64(extra.payloadLength).bytes(extra.sha256);
+      break;
+    case "symlink":
+      w.bytes(extra.target);
+      break;
+    case "chr":
+    case "blk":
+      w.u32(extra.major).u32(extra.minor);
+      break;
+    case "hardlink":
+      w.u64(extra.targetOffset).bytes(extra.targetPath);
+      break;
+  }
+  return w.finish();
+}
+
+const KIND_IFMT: Record<Exclude<EntryKind, "hardlink">, number> = {
+  dir: S_IF.dir,
+  file: S_IF.file,
+  symlink: S_IF.symlink,
+  chr: S_IF.chr,
+  blk: S_IF.blk,
+  fifo: S_IF.fifo,
+  socket: S_IF.socket,
+};
+
+/** Decodes an entry record body (without attributes). `path` is the parent's path. */
+export function decodeEntryBody(tag: number, body: Uint8Array, offset: number, parentPath: Uint8Array | null): ArchiveEntry {
+  const kind = TAG_KIND.get(tag);
+  if (!kind) throw new Error(`tag 0x${tag.toString(16)} is not an entry`);
+  const r = new ByteReader(body);
+  const name = r.bytes(r.u16("name length"), "name");
+  const e: ArchiveEntry = {
+    kind,
+    name,
+    path: parentPath === null ? name : joinPath(parentPath, name),
+    offset,
+    flags: r.u32("flags"),
+    mode: r.u32("mode"),
+    uid: r.u32("uid"),
+    gid: r.u32("gid"),
+    ino: r.u64big("inode"),
+    mtimeNs: r.i64("mtime"),
+    ctimeNs: r.i64("ctime"),
+    size: r.u64("size"),
+    xattrs: [],
+  };
+  if (kind !== "hardlink" && (e.mode & S_IFMT) !== KIND_IFMT[kind]) {
+    throw new Error(`${kind} entry has mode 0${e.mode.toString(8)} of another file type`);
+  }
+  switch (kind) {
+    case "file":
+      e.file = { payloadOffset: r.u64("payload offset"), payloadLength: r.u64("payload length"), sha256: r.bytes(32, "sha256") };
+      r.end("file entry");
+      break;
+    case "symlink":
+      e.symlinkTarget = r.rest();
+      if (e.symlinkTarget.byteLength !== e.size) throw new Error(`symlink target length ${e.symlinkTarget.byteLength} != size ${e.size}`);
+      break;
+    case "chr":
+    case "blk":
+      e.device = { major: r.u32("major"), minor: r.u32("minor") };
+      r.end("device entry");
+      break;
+    case "hardlink":
+      e.hardlink = { targetOffset: r.u64("target offset"), targetPath: r.rest() };
+      break;
+    default:
+      r.end(`${kind} entry`);
+  }
+  return e;
+}
+
+export function joinPath(parent: Uint8Array, name: Uint8Array): Uint8Array {
+  if (parent.byteLength === 0) return name;
+  const out = new Uint8Array(parent.byteLength + 1 + name.byteLength);
+  out.set(parent);
+  out[parent.byteLength] = 0x2f;
+  out.set(name, parent.byteLength + 1);
+  return out;
+}
+
+// ---- attributes -------------------------------------------------------------------------------
+
+export function encodeXattr(name: Uint8Array, value: Uint8Array): Uint8Array {
+  return new ByteWriter(2 + name.byteLength + value.byteLength).u16(name.byteLength).bytes(name).bytes(value).finish();
+}
+
+export function decodeXattr(body: Uint8Array): [Uint8Array, Uint8Array] {
+  const r = new ByteReader(body);
+  const name = r.bytes(r.u16("xattr name length"), "xattr name");
+  return [name, r.rest()];
+}
+
+export function encodeSparse(extents: Extent[]): Uint8Array {
+  const w = new ByteWriter(4 + 16 * extents.length).u32(extents.length);
+  for (const x of extents) w.u64(x.offset).u64(x.length);
+  return w.finish();
+}
+
+export function decodeSparse(body: Uint8Array): Extent[] {
+  const r = new ByteReader(body);
+  const n = r.u32("extent count");
+  if (r.remaining !== n * 16) throw new Error(`sparse map of ${n} extents has ${r.remaining} bytes`);
+  const out: Extent[] = [];
+  for (let i = 0; i < n; i++) out.push({ offset: r.u64("extent offset"), length: r.u64("extent length") });
+  return out;
+}
+
+/** Checks a sparse map against the file size and stored length: sorted, disjoint, non-empty, in range. */
+export function checkExtents(extents: Extent[], size: number, payloadLength: number): void {
+  let end = 0;
+  let total = 0;
+  for (const x of extents) {
+    if (x.length <= 0 || x.offset < end || x.offset + x.length > size) {
+      throw new Error(`sparse extent [${x.offset}, +${x.length}) overlaps, is empty or lies beyond size ${size}`);
+    }
+    end = x.offset + x.length;
+    total += x.length;
+  }
+  if (total !== payloadLength) throw new Error(`sparse extents hold ${total} bytes but the payload holds ${payloadLength}`);
+}
+
+// ---- goodbye table ----------------------------------------------------------------------------
+
+export interface GoodbyeItem {
+  /** Offset of the child's entry record. */
+  start: number;
+  /** Offset of the child's DIR_END record if it is a directory, else 0. */
+  dirEnd: number;
+}
+
+export function encodeDirEnd(dirOffset: number, items: GoodbyeItem[]): Uint8Array {
+  const w = new ByteWriter(12 + 16 * items.length).u64(dirOffset).u32(items.length);
+  for (const it of items) w.u64(it.start).u64(it.dirEnd);
+  return w.finish();
+}
+
+export function decodeDirEnd(body: Uint8Array): { dirOffset: number; items: GoodbyeItem[] } {
+  const r = new ByteReader(body);
+  const dirOffset = r.u64("directory offset");
+  const n = r.u32("child count");
+  if (r.remaining !== n * 16) throw new Error(`goodbye table of ${n} children has ${r.remaining} bytes`);
+  const items: GoodbyeItem[] = [];
+  for (let i = 0; i < n; i++) items.push({ start: r.u64("child offset"), dirEnd: r.u64("child end offset") });
+  return { dirOffset, items };
+}
+
+// ---- payload stream ---------------------------------------------------------------------------
+
+export function encodePayloadHeader(magic: Uint8Array, length: number): Uint8Array {
+  return new ByteWriter(PAYLOAD_HEADER_SIZE).bytes(magic).u64(length).finish();
+}
+
+export function decodePayloadHeader(b: Uint8Array): { magic: Uint8Array; length: number } {
+  const r = new ByteReader(b);
+  return { magic: r.bytes(8, "payload magic"), length: r.u64("payload length") };
+}
+
+export function encodePayloadStart(archiveId: Uint8Array): Uint8Array {
+  const body = new ByteWriter(PAYLOAD_START_BODY_SIZE).u32(FORMAT_VERSION).u32(0).bytes(archiveId).finish();
+  return concat([encodePayloadHeader(MAGIC.payloadStart, body.byteLength), body]);
+}
+
+export interface PayloadTail {
+  fileRecords: number;
+  gapRecords: number;
+  gapBytes: number;
+}
+
+export function encodePayloadTail(t: PayloadTail): Uint8Array {
+  const body = new ByteWriter(PAYLOAD_TAIL_BODY_SIZE).u64(t.fileRecords).u64(t.gapRecords).u64(t.gapBytes).finish();
+  return concat([encodePayloadHeader(MAGIC.payloadTail, body.byteLength), body]);
+}
+
+export function decodePayloadTail(body: Uint8Array): PayloadTail {
+  const r = new ByteReader(body);
+  const t = { fileRecords: r.u64("file records"), gapRecords: r.u64("gap records"), gapBytes: r.u64("gap bytes") };
+  r.end("payload tail");
+  return t;
+}
+
+export function concat(parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.byteLength;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.byteLength;
+  }
+  return out;
+}
+

@@ -1,0 +1,74 @@
+/**
+ * Output side of the writer: a sink that coalesces small writes, counts its position and awaits
+ * the consumer (backpressure). Buffers handed to the consumer are never touched again.
+ */
+
+/** Receives the next bytes of a stream; the returned promise is the backpressure. */
+export type Sink = (bytes: Uint8Array) => Promise<void>;
+
+export class BufferedSink {
+  private buf: Uint8Array;
+  private used = 0;
+  /** Bytes of the stream so far: accepted writes plus bytes appended by others (`advance`). */
+  position = 0;
+
+  constructor(
+    private readonly sink: Sink,
+    private readonly flushAt = 64 * 1024,
+    private readonly hasher?: Bun.CryptoHasher,
+  ) {
+    this.buf = new Uint8Array(flushAt);
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    if (bytes.byteLength === 0) return;
+    this.hasher?.update(bytes);
+    this.position += bytes.byteLength;
+    if (bytes.byteLength >= this.flushAt / 2) {
+      await this.flush();
+      await this.sink(bytes);
+      return;
+    }
+    if (this.used + bytes.byteLength > this.flushAt) await this.flush();
+    this.buf.set(bytes, this.used);
+    this.used += bytes.byteLength;
+  }
+
+  async flush(): Promise<void> {
+    if (this.used === 0) return;
+    const out = this.buf.slice(0, this.used);
+    this.used = 0;
+    await this.sink(out);
+  }
+
+  /** Someone else appended `n` bytes to the same stream (reused payload); only after flush(). */
+  advance(n: number): void {
+    if (this.used !== 0) throw new Error("BufferedSink.advance called with unflushed bytes");
+    this.position += n;
+  }
+}
+
+/** Collects a stream in memory; for tests and small archives. */
+export class MemorySink {
+  private parts: Uint8Array[] = [];
+  length = 0;
+  readonly sink: Sink = async (b) => {
+    this.parts.push(b);
+    this.length += b.byteLength;
+  };
+  bytes(): Uint8Array {
+    const out = new Uint8Array(this.length);
+    let o = 0;
+    for (const p of this.parts) {
+      out.set(p, o);
+      o += p.byteLength;
+    }
+    this.parts = [out];
+    return out;
+  }
+  /** Appends bytes directly, as a pipeline re-using earlier chunks would. */
+  append(b: Uint8Array): void {
+    this.parts.push(b);
+    this.length += b.byteLength;
+  }
+}

@@ -1,0 +1,627 @@
+/**
+ * Archive writer: walks a directory tree and emits the metadata and payload streams of an
+ * `.ibsar` archive (docs/archive-format.md) to two sinks, with backpressure and bounded memory.
+ *
+ * Change detection: with `previous` + `reuse`, files the lookup declares unchanged are not read;
+ * consecutive ones that were contiguous in the previous payload stream form a "run", and the
+ * caller places that previous byte range into the new payload stream (see ReuseSink). Entries
+ * queued behind a pending run are emitted once its new offsets are known.
+ *
+ * Filesystem calls are synchronous on purpose: in Bun 1.4 each async fs call costs ~30 us of
+ * dispatch (lstat 31 us async vs 3.8 us sync), which made small-file backups 5x slower. They
+ * block this thread for the syscall only; on a slow network filesystem run the writer in a
+ * Worker if the thread must stay responsive.
+ */
+import type { BigIntStats } from "node:fs";
+import * as fs from "node:fs";
+import { UsageError, errorMessage } from "../util/errors.ts";
+import { type Extent, FLAG, MAGIC, PAYLOAD_HEADER_SIZE, TAG, devMajor, devMinor } from "./format.ts";
+import { PatternSet } from "./glob.ts";
+import { listXattrs, nativeSupport } from "./native.ts";
+import { formatPath, underRoot } from "./paths.ts";
+import {
+  type EntryExtra,
+  type EntryStat,
+  type GoodbyeItem,
+  encodeDirEnd,
+  encodeEntryBody,
+  encodeHeader,
+  encodePayloadHeader,
+  encodePayloadStart,
+  encodePayloadTail,
+  encodeRecord,
+  encodeSparse,
+  encodeTrailer,
+  encodeXattr,
+  joinPath,
+} from "./records.ts";
+import { type CopiedContent, copyIntoPayload } from "./content.ts";
+import { type PreviousFile, type PreviousLookup, type ReuseRequest, type ReuseSink, checkPlan, checkPreviousFile } from "./reuse.ts";
+import { BufferedSink, type Sink } from "./sinks.ts";
+
+export type { Sink } from "./sinks.ts";
+
+export type { PreviousFile, PreviousLookup, ReusePlan, ReuseRequest, ReuseSink } from "./reuse.ts";
+
+export type WarningKind =
+  | "exclude-unmatched"
+  | "changed-while-read"
+  | "dangling-symlink"
+  | "permission-denied"
+  | "vanished"
+  | "read-error"
+  | "xattr";
+
+export interface WriteWarning {
+  kind: WarningKind;
+  path?: Uint8Array;
+  message: string;
+}
+
+export interface WriterCounters {
+  entries: number;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  hardlinks: number;
+  devices: number;
+  fifos: number;
+  sockets: number;
+  excluded: number;
+  mountPointsSkipped: number;
+  filesRead: number;
+  bytesRead: number;
+  filesReused: number;
+  bytesReused: number;
+  reuseRuns: number;
+  reusePaddingBytes: number;
+  reuseRefusedFiles: number;
+  metadataBytes: number;
+  payloadBytes: number;
+}
+
+export interface WriterOptions {
+  root: string | Uint8Array;
+  metadataSink: Sink;
+  payloadSink: Sink;
+  /** Glob patterns (glob.ts); matched entries and everything below them are left out. */
+  exclude?: readonly string[];
+  /** Do not descend into directories on another filesystem (their mount point is kept, empty). Default true. */
+  oneFileSystem?: boolean;
+  /** Record extended attributes (and so ACLs and capabilities). Default true where libc allows. */
+  xattrs?: boolean;
+  previous?: PreviousLookup;
+  reuse?: ReuseSink;
+  /** Join a previous file to the current run across a hole of at most this many bytes. Default 64 KiB. */
+  reuseJoinGap?: number;
+  /** Flush a run after this many files. Default 4096. */
+  maxRunFiles?: number;
+  /** Read size for file contents. Default 1 MiB. */
+  readPieceSize?: number;
+  signal?: AbortSignal;
+  /** Test seam: called before a regular file is opened for reading. */
+  hooks?: { onBeforeRead?(path: Uint8Array, absPath: Buffer): void | Promise<void> };
+  /** Archive id shared by both streams; random by default. */
+  archiveId?: Uint8Array;
+}
+
+export interface WriteResult {
+  archiveId: Uint8Array;
+  warnings: WriteWarning[];
+  counters: WriterCounters;
+  metadataLength: number;
+  payloadLength: number;
+  /** What this platform let the writer record. */
+  features: { xattrs: boolean; seekData: boolean };
+}
+
+/** Slot in the parent's goodbye table; offsets are filled in when the records are emitted. */
+interface Slot extends GoodbyeItem {
+  dropped: boolean;
+  emitted: boolean;
+}
+
+interface FileCtx {
+  rel: Uint8Array;
+  abs: Buffer;
+  st: BigIntStats;
+  slot: Slot;
+  flags: number;
+  xattrs: Array<[Uint8Array, Uint8Array]>;
+  linkKey?: string;
+}
+
+interface ContentRef {
+  payloadOffset: number;
+  payloadLength: number;
+  sha256: Uint8Array;
+  extents?: Extent[];
+}
+
+interface RunFile {
+  prev: PreviousFile;
+  newOffset?: number;
+}
+
+interface Run {
+  start: number;
+  end: number;
+  files: RunFile[];
+}
+
+const EMPTY_SHA256 = new Bun.CryptoHasher("sha256").digest() as Uint8Array;
+const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+const MAX_QUEUE = 8192;
+
+const code = (e: unknown): string | undefined => (e as { code?: string })?.code;
+
+export async function writeArchive(opts: WriterOptions): Promise<WriteResult> {
+  if (opts.previous && !opts.reuse) throw new UsageError("writeArchive: a previous lookup needs a reuse sink to place reused payload");
+  const w = new TreeWriter(opts);
+  return w.write();
+}
+
+class TreeWriter {
+  private readonly rootAbs: Buffer;
+  private readonly excludes: PatternSet;
+  private readonly meta: BufferedSink;
+  private readonly payload: BufferedSink;
+  private readonly metaHash = new Bun.CryptoHasher("sha256");
+  private readonly archiveId: Uint8Array;
+  private readonly pieceSize: number;
+  private readonly readXattrs: boolean;
+  private readonly warnings: WriteWarning[] = [];
+  private readonly hardlinks = new Map<string, { slot: Slot; path: Uint8Array }>();
+  private rootDev = 0n;
+  private pendingRun: Run | null = null;
+  private queue: Array<() => Promise<void>> = [];
+  private payloadFileRecords = 0;
+  private payloadGapRecords = 0;
+  private payloadGapBytes = 0;
+  readonly counters: WriterCounters = {
+    entries: 0,
+    files: 0,
+    dirs: 0,
+    symlinks: 0,
+    hardlinks: 0,
+    devices: 0,
+    fifos: 0,
+    sockets: 0,
+    excluded: 0,
+    mountPointsSkipped: 0,
+    filesRead: 0,
+    bytesRead: 0,
+    filesReused: 0,
+    bytesReused: 0,
+    reuseRuns: 0,
+    reusePaddingBytes: 0,
+    reuseRefusedFiles: 0,
+    metadataBytes: 0,
+    payloadBytes: 0,
+  };
+
+  constructor(private readonly opts: WriterOptions) {
+    this.rootAbs = Buffer.from(typeof opts.root === "string" ? Buffer.from(opts.root) : opts.root);
+    this.excludes = new PatternSet(opts.exclude ?? []);
+    this.meta = new BufferedSink(opts.metadataSink, 64 * 1024, this.metaHash);
+    this.payload = new BufferedSink(opts.payloadSink);
+    this.archiveId = opts.archiveId ?? crypto.getRandomValues(new Uint8Array(16));
+    if (this.archiveId.byteLength !== 16) throw new UsageError("writeArchive: archiveId must be 16 bytes");
+    this.pieceSize = opts.readPieceSize ?? 1 << 20;
+    this.readXattrs = (opts.xattrs ?? true) && nativeSupport.xattrs;
+  }
+
+  async write(): Promise<WriteResult> {
+    let rootStat: BigIntStats;
+    try {
+      rootStat = fs.statSync(this.rootAbs, { bigint: true });
+    } catch (e) {
+      throw new UsageError(`archive root ${this.rootAbs.toString()}: ${errorMessage(e)}`, "give an existing directory");
+    }
+    if (!rootStat.isDirectory()) throw new UsageError(`archive root ${this.rootAbs.toString()} is not a directory`);
+    this.rootDev = rootStat.dev;
+
+    await this.meta.write(encodeRecord(TAG.header, encodeHeader(this.archiveId)));
+    await this.payload.write(encodePayloadStart(this.archiveId));
+
+    const rootSlot: Slot = { start: 0, dirEnd: 0, dropped: false, emitted: false };
+    let names: Buffer[];
+    try {
+      names = fs.readdirSync(this.rootAbs, { encoding: "buffer" });
+    } catch (e) {
+      throw new UsageError(`archive root ${this.rootAbs.toString()}: ${errorMessage(e)}`);
+    }
+    await this.walkDir(new Uint8Array(0), this.rootAbs, rootStat, rootSlot, names, 0);
+    await this.flushRun();
+
+    for (const p of this.excludes.unmatched()) {
+      this.warn("exclude-unmatched", undefined, `exclude pattern '${p}' matched nothing (configuration drift?)`);
+    }
+
+    const tail = encodePayloadTail({
+      fileRecords: this.payloadFileRecords,
+      gapRecords: this.payloadGapRecords,
+      gapBytes: this.payloadGapBytes,
+    });
+    await this.payload.write(tail);
+    await this.payload.flush();
+    const payloadLength = this.payload.position;
+
+    await this.meta.flush();
+    const sha256 = this.metaHash.digest() as Uint8Array;
+    const trailer = encodeRecord(
+      TAG.trailer,
+      encodeTrailer({ rootOffset: rootSlot.start, rootEndOffset: rootSlot.dirEnd, entryCount: this.counters.entries, payloadLength, sha256 }),
+    );
+    // The trailer is not part of its own checksum: write it past the hashing sink.
+    await this.opts.metadataSink(trailer);
+    const metadataLength = this.meta.position + trailer.byteLength;
+    this.counters.metadataBytes = metadataLength;
+    this.counters.payloadBytes = payloadLength;
+    return {
+      archiveId: this.archiveId,
+      warnings: this.warnings,
+      counters: this.counters,
+      metadataLength,
+      payloadLength,
+      features: { xattrs: this.readXattrs, seekData: nativeSupport.seekData },
+    };
+  }
+
+  // ---- walking ----------------------------------------------------------------------------
+
+  private async walkDir(rel: Uint8Array, abs: Buffer, st: BigIntStats, slot: Slot, names: Buffer[] | null, flags: number): Promise<void> {
+    const xattrs = this.xattrsOf(rel, abs);
+    await this.enqueue(() => this.emitEntry(slot, rel, st, flags, { kind: "dir" }, xattrs));
+    this.counters.dirs++;
+    const children: Slot[] = [];
+    if (names) {
+      names.sort(Buffer.compare);
+      for (const name of names) {
+        this.opts.signal?.throwIfAborted();
+        await this.walkChild(joinPath(rel, name), underRoot(abs, name), children);
+      }
+    }
+    await this.enqueue(() => this.emitDirEnd(slot, children));
+  }
+
+  private async walkChild(rel: Uint8Array, abs: Buffer, siblings: Slot[]): Promise<void> {
+    let st: BigIntStats;
+    try {
+      st = fs.lstatSync(abs, { bigint: true });
+    } catch (e) {
+      this.fsWarning(rel, e, "stat");
+      return;
+    }
+    if (this.excludes.matches(rel, st.isDirectory())) {
+      this.counters.excluded++;
+      return;
+    }
+    const newSlot = (): Slot => {
+      const s: Slot = { start: 0, dirEnd: 0, dropped: false, emitted: false };
+      siblings.push(s);
+      return s;
+    };
+
+    if (st.isDirectory()) {
+      if ((this.opts.oneFileSystem ?? true) && st.dev !== this.rootDev) {
+        this.counters.mountPointsSkipped++;
+        await this.walkDir(rel, abs, st, newSlot(), null, FLAG.mountPoint);
+        return;
+      }
+      let names: Buffer[];
+      try {
+        names = fs.readdirSync(abs, { encoding: "buffer" });
+      } catch (e) {
+        this.fsWarning(rel, e, "read directory");
+        return;
+      }
+      await this.walkDir(rel, abs, st, newSlot(), names, 0);
+      return;
+    }
+
+    let flags = 0;
+    let linkKey: string | undefined;
+    if (st.nlink > 1n) {
+      linkKey = `${st.dev}:${st.ino}`;
+      const first = this.hardlinks.get(linkKey);
+      if (first) {
+        const slot = newSlot();
+        this.counters.hardlinks++;
+        await this.enqueue(() => this.emitHardlink(slot, rel, st, first));
+        return;
+      }
+      flags |= FLAG.hardlinkTarget;
+    }
+    const slot = newSlot();
+    if (linkKey) this.hardlinks.set(linkKey, { slot, path: rel });
+    const xattrs = this.xattrsOf(rel, abs);
+
+    if (st.isFile()) {
+      await this.walkFile({ rel, abs, st, slot, flags, xattrs, linkKey });
+    } else if (st.isSymbolicLink()) {
+      let target: Buffer;
+      try {
+        target = fs.readlinkSync(abs, { encoding: "buffer" });
+      } catch (e) {
+        this.drop(slot, linkKey);
+        this.fsWarning(rel, e, "read symlink");
+        return;
+      }
+      this.checkSymlinkTarget(rel, abs, target);
+      this.counters.symlinks++;
+      await this.enqueue(() => this.emitEntry(slot, rel, st, flags, { kind: "symlink", target }, xattrs, target.byteLength));
+    } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+      this.counters.devices++;
+      const kind = st.isCharacterDevice() ? "chr" : "blk";
+      const dev = { kind, major: devMajor(st.rdev), minor: devMinor(st.rdev) } as const;
+      await this.enqueue(() => this.emitEntry(slot, rel, st, flags, dev, xattrs));
+    } else if (st.isFIFO()) {
+      this.counters.fifos++;
+      await this.enqueue(() => this.emitEntry(slot, rel, st, flags, { kind: "fifo" }, xattrs));
+    } else if (st.isSocket()) {
+      this.counters.sockets++;
+      await this.enqueue(() => this.emitEntry(slot, rel, st, flags, { kind: "socket" }, xattrs));
+    } else {
+      this.drop(slot, linkKey);
+      this.warn("read-error", rel, `${formatPath(rel)}: unknown file type (mode 0${Number(st.mode).toString(8)}); skipped`);
+    }
+  }
+
+  private async walkFile(ctx: FileCtx): Promise<void> {
+    const size = Number(ctx.st.size);
+    if (size === 0) {
+      await this.enqueue(() => this.emitFile(ctx, { payloadOffset: 0, payloadLength: 0, sha256: EMPTY_SHA256 }));
+      return;
+    }
+    const hit = this.opts.previous ? await this.opts.previous(ctx.rel, ctx.st) : undefined;
+    if (hit) {
+      checkPreviousFile(ctx.rel, hit, size);
+      if (hit.payloadLength === 0) {
+        this.counters.filesReused++;
+        await this.enqueue(() => this.emitFile(ctx, { ...hit, payloadOffset: 0 }));
+        return;
+      }
+      await this.addToRun(ctx, hit);
+      return;
+    }
+    await this.flushRun();
+    const ref = await this.readFile(ctx);
+    if (ref) await this.enqueue(() => this.emitFile(ctx, ref));
+  }
+
+  private checkSymlinkTarget(rel: Uint8Array, abs: Buffer, target: Buffer): void {
+    try {
+      fs.statSync(abs);
+    } catch (e) {
+      const c = code(e);
+      if (c === "ENOENT" || c === "ENOTDIR" || c === "ELOOP") {
+        const why = c === "ELOOP" ? "ends in a symlink loop" : "does not exist";
+        this.warn("dangling-symlink", rel, `${formatPath(rel)}: symlink target ${formatPath(target)} ${why} (${c})`);
+      }
+    }
+  }
+
+  private xattrsOf(rel: Uint8Array, abs: Buffer): Array<[Uint8Array, Uint8Array]> {
+    if (!this.readXattrs) return [];
+    try {
+      return listXattrs(abs);
+    } catch (e) {
+      const c = code(e);
+      if (c === "ENOTSUP" || c === "EOPNOTSUPP" || c === "ENOENT") return [];
+      this.warn("xattr", rel, `${formatPath(rel)}: extended attributes not read (${c ?? errorMessage(e)})`);
+      return [];
+    }
+  }
+
+  // ---- reading file contents ----------------------------------------------------------------
+
+  /** Reads a file into the payload stream; undefined (entry dropped, warned) when it cannot. */
+  private async readFile(ctx: FileCtx): Promise<ContentRef | undefined> {
+    const { rel, abs, st } = ctx;
+    await this.opts.hooks?.onBeforeRead?.(rel, abs);
+    let fd: number;
+    try {
+      // O_NOFOLLOW: a file swapped for a symlink is not followed; O_NONBLOCK: nor does a FIFO hang us.
+      fd = fs.openSync(abs, OPEN_FLAGS);
+    } catch (e) {
+      this.drop(ctx.slot, ctx.linkKey);
+      this.fsWarning(rel, e, "open");
+      return undefined;
+    }
+    try {
+      return await this.copyContent(ctx, fd);
+    } finally {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // nothing useful to do: the content was read
+      }
+    }
+  }
+
+  private async copyContent(ctx: FileCtx, fd: number): Promise<ContentRef | undefined> {
+    const { rel, st } = ctx;
+    let c: CopiedContent;
+    try {
+      c = await copyIntoPayload(fd, Number(st.size), Number(st.blocks) * 512, this.pieceSize, this.payload);
+    } catch (e) {
+      this.drop(ctx.slot, ctx.linkKey);
+      this.fsWarning(rel, e, "map sparse file");
+      return undefined;
+    }
+    if (c.wroteRecord) this.payloadFileRecords++;
+    this.counters.bytesRead += c.bytesRead;
+    this.counters.filesRead++;
+    if (c.failure !== undefined) {
+      // The payload record is complete (zero-filled) so the stream stays valid; the entry goes.
+      this.drop(ctx.slot, ctx.linkKey);
+      this.warn("read-error", rel, `${formatPath(rel)}: read failed (${code(c.failure) ?? errorMessage(c.failure)}); skipped`);
+      return undefined;
+    }
+    const after = fs.fstatSync(fd, { bigint: true });
+    const changes: string[] = [];
+    if (after.ino !== st.ino || after.dev !== st.dev || !after.isFile()) changes.push("replaced by another file before it was opened");
+    if (c.bytesRead < c.payloadLength) changes.push(`shrank: ${c.bytesRead} of ${c.payloadLength} bytes read, rest zero-filled`);
+    if (after.size !== st.size) changes.push(`size ${st.size} -> ${after.size}`);
+    if (after.mtimeNs !== st.mtimeNs) changes.push("mtime changed");
+    if (after.ctimeNs !== st.ctimeNs) changes.push("ctime changed");
+    if (changes.length > 0) {
+      this.warn("changed-while-read", rel, `${formatPath(rel)}: changed while it was read (${changes.join(", ")}); the copy read was kept`);
+    }
+    return { payloadOffset: c.payloadOffset, payloadLength: c.payloadLength, sha256: c.sha256, extents: c.extents };
+  }
+
+  // ---- reuse runs ----------------------------------------------------------------------------
+
+  private async addToRun(ctx: FileCtx, prev: PreviousFile): Promise<void> {
+    const start = prev.payloadOffset;
+    const end = start + PAYLOAD_HEADER_SIZE + prev.payloadLength;
+    const gap = this.opts.reuseJoinGap ?? 64 * 1024;
+    const r = this.pendingRun;
+    if (r && !(start >= r.end && start - r.end <= gap && r.files.length < (this.opts.maxRunFiles ?? 4096))) {
+      await this.flushRun();
+    }
+    if (!this.pendingRun) this.pendingRun = { start, end, files: [] };
+    const run = this.pendingRun;
+    const rf: RunFile = { prev };
+    run.files.push(rf);
+    run.end = end;
+    await this.enqueue(async () => {
+      if (rf.newOffset !== undefined) {
+        await this.emitFile(ctx, { ...prev, payloadOffset: rf.newOffset });
+        return;
+      }
+      const ref = await this.readFile(ctx); // the caller refused to reuse: read it like a changed file
+      if (ref) await this.emitFile(ctx, ref);
+    });
+  }
+
+  private async flushRun(): Promise<void> {
+    const run = this.pendingRun;
+    if (!run) return;
+    this.pendingRun = null;
+    const queue = this.queue;
+    this.queue = [];
+    const newOffset = this.payload.position + PAYLOAD_HEADER_SIZE;
+    const req: ReuseRequest = { previousStart: run.start, previousEnd: run.end, newOffset, files: run.files.length };
+    const plan = await this.opts.reuse!(req);
+    if (plan) {
+      checkPlan(req, plan);
+      const { appended, rangeStart } = plan;
+      await this.payload.write(encodePayloadHeader(MAGIC.payloadGap, appended));
+      await this.payload.flush();
+      await plan.commit();
+      this.payload.advance(appended);
+      this.payloadGapRecords++;
+      this.payloadGapBytes += appended;
+      for (const f of run.files) {
+        f.newOffset = newOffset + rangeStart + (f.prev.payloadOffset - run.start);
+        this.counters.bytesReused += f.prev.payloadLength;
+      }
+      this.counters.filesReused += run.files.length;
+      this.counters.reuseRuns++;
+      this.counters.reusePaddingBytes += appended - run.files.reduce((n, f) => n + PAYLOAD_HEADER_SIZE + f.prev.payloadLength, 0);
+    } else {
+      this.counters.reuseRefusedFiles += run.files.length;
+    }
+    for (const item of queue) await item();
+  }
+
+  /** Runs an emission now, or queues it behind a pending reuse run to keep stream order. */
+  private async enqueue(item: () => Promise<void>): Promise<void> {
+    if (!this.pendingRun) {
+      await item();
+      return;
+    }
+    this.queue.push(item);
+    if (this.queue.length >= MAX_QUEUE) await this.flushRun();
+  }
+
+  // ---- emitting records --------------------------------------------------------------------
+
+  private async record(tag: number, body: Uint8Array): Promise<number> {
+    const offset = this.meta.position;
+    await this.meta.write(encodeRecord(tag, body));
+    return offset;
+  }
+
+  private async emitEntry(
+    slot: Slot,
+    rel: Uint8Array,
+    st: BigIntStats,
+    flags: number,
+    extra: EntryExtra,
+    xattrs: Array<[Uint8Array, Uint8Array]>,
+    size = 0,
+    extents?: Extent[],
+  ): Promise<void> {
+    const name = lastComponent(rel);
+    const stat: EntryStat = {
+      flags,
+      mode: Number(st.mode),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      ino: st.ino,
+      mtimeNs: st.mtimeNs,
+      ctimeNs: st.ctimeNs,
+      size,
+    };
+    slot.start = await this.record(TAG[extra.kind], encodeEntryBody(name, stat, extra));
+    slot.emitted = true;
+    this.counters.entries++;
+    for (const [k, v] of xattrs) await this.record(TAG.xattr, encodeXattr(k, v));
+    if (extents) await this.record(TAG.sparse, encodeSparse(extents));
+  }
+
+  private emitFile(ctx: FileCtx, ref: ContentRef): Promise<void> {
+    this.counters.files++;
+    const extra: EntryExtra = { kind: "file", payloadOffset: ref.payloadOffset, payloadLength: ref.payloadLength, sha256: ref.sha256 };
+    return this.emitEntry(ctx.slot, ctx.rel, ctx.st, ctx.flags, extra, ctx.xattrs, Number(ctx.st.size), ref.extents);
+  }
+
+  private async emitHardlink(slot: Slot, rel: Uint8Array, st: BigIntStats, first: { slot: Slot; path: Uint8Array }): Promise<void> {
+    if (first.slot.dropped || !first.slot.emitted) {
+      slot.dropped = true;
+      this.warn("read-error", rel, `${formatPath(rel)}: hardlink to ${formatPath(first.path)} left out because that file could not be read`);
+      return;
+    }
+    const extra: EntryExtra = { kind: "hardlink", targetOffset: first.slot.start, targetPath: first.path };
+    const size = st.isSymbolicLink() || st.isFile() ? Number(st.size) : 0;
+    await this.emitEntry(slot, rel, st, 0, extra, [], size);
+  }
+
+  private async emitDirEnd(slot: Slot, children: Slot[]): Promise<void> {
+    const items = children.filter((c) => !c.dropped).map((c) => ({ start: c.start, dirEnd: c.dirEnd }));
+    slot.dirEnd = await this.record(TAG.dirEnd, encodeDirEnd(slot.start, items));
+  }
+
+  // ---- warnings -------------------------------------------------------------------------------
+
+  private drop(slot: Slot, linkKey?: string): void {
+    slot.dropped = true;
+    if (linkKey && this.hardlinks.get(linkKey)?.slot === slot) this.hardlinks.delete(linkKey);
+  }
+
+  private warn(kind: WarningKind, path: Uint8Array | undefined, message: string): void {
+    this.warnings.push({ kind, path, message });
+  }
+
+  private fsWarning(rel: Uint8Array, e: unknown, action: string): void {
+    const c = code(e);
+    if (c === "EACCES" || c === "EPERM") {
+      this.warn("permission-denied", rel, `${formatPath(rel)}: permission denied (${action}); skipped`);
+    } else if (c === "ENOENT") {
+      this.warn("vanished", rel, `${formatPath(rel)}: vanished during the backup; skipped`);
+    } else if (c === "ELOOP") {
+      this.warn("changed-while-read", rel, `${formatPath(rel)}: replaced by a symlink before it was read; skipped`);
+    } else {
+      this.warn("read-error", rel, `${formatPath(rel)}: ${action} failed (${c ?? errorMessage(e)}); skipped`);
+    }
+  }
+}
+
+function lastComponent(rel: Uint8Array): Uint8Array {
+  const i = rel.lastIndexOf(0x2f);
+  return i < 0 ? rel : rel.subarray(i + 1);
+}

@@ -1,0 +1,189 @@
+/**
+ * Change detection: a second archive of an unchanged tree reads no file bytes and takes its
+ * payload from the previous payload stream through a test-double pipeline that copies whole
+ * "chunks" (padding included), exactly as a real pipeline re-indexes previous chunks.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import * as fsp from "node:fs/promises";
+import { join } from "node:path";
+import { PAYLOAD_HEADER_SIZE } from "../../../src/archive/format.ts";
+import { createPreviousLookup } from "../../../src/archive/previous.ts";
+import { type ArchiveReader, extractArchive } from "../../../src/archive/reader.ts";
+import { MemorySink } from "../../../src/archive/sinks.ts";
+import type { ReuseRequest, ReuseSink, WriterOptions } from "../../../src/archive/writer.ts";
+import { type MemoryArchive, archive, buildTree, diffSnapshots, openArchive, rmrf, snapshot, tempDir } from "./tree.ts";
+
+/**
+ * Test double of the chunk pipeline: the previous payload is cut into fixed chunks; a reuse
+ * appends every chunk touching the range (so padding before and after), or refuses when the
+ * padding exceeds maxPadding of the range.
+ */
+function chunkCopyPipeline(previous: Uint8Array, out: MemorySink, chunk: number, maxPadding = Infinity) {
+  const requests: ReuseRequest[] = [];
+  const reuse: ReuseSink = async (req) => {
+    requests.push(req);
+    const first = Math.floor(req.previousStart / chunk) * chunk;
+    const last = Math.min(Math.ceil(req.previousEnd / chunk) * chunk, previous.byteLength);
+    const length = req.previousEnd - req.previousStart;
+    if (last - first - length > maxPadding * length) return undefined;
+    return {
+      appended: last - first,
+      rangeStart: req.previousStart - first,
+      commit: async () => {
+        // The writer flushed everything before this point, GAP header included.
+        expect(out.length).toBe(req.newOffset);
+        out.append(previous.slice(first, last));
+      },
+    };
+  };
+  return { reuse, requests };
+}
+
+async function incremental(root: string, prev: MemoryArchive, chunk: number, extra: Partial<WriterOptions> = {}, maxPadding?: number) {
+  const prevReader = await openArchive(prev);
+  const payload = new MemorySink();
+  const pipe = chunkCopyPipeline(prev.payload, payload, chunk, maxPadding);
+  const previous = createPreviousLookup(prevReader);
+  const a = await archive(root, { previous, reuse: pipe.reuse, ...extra }, payload);
+  return { ...a, requests: pipe.requests, lookup: previous.stats };
+}
+
+async function extractAndCompare(a: MemoryArchive, root: string, out: string): Promise<ArchiveReader> {
+  const r = await openArchive(a);
+  await extractArchive(r, out);
+  expect(diffSnapshots(await snapshot(root), await snapshot(out))).toEqual([]);
+  return r;
+}
+
+async function addManyFiles(root: string): Promise<void> {
+  for (let i = 0; i < 50; i++) await fsp.writeFile(join(root, `many-${String(i).padStart(2, "0")}.txt`), `small file ${i}\n`.repeat(i + 1));
+}
+
+let work: string;
+let src: string;
+let first: MemoryArchive;
+
+beforeAll(async () => {
+  work = await tempDir("reuse");
+  src = join(work, "src");
+  await fsp.mkdir(src);
+  await buildTree(src);
+  await addManyFiles(src);
+  first = await archive(src);
+});
+afterAll(() => rmrf(work));
+
+describe("change detection with a previous archive", () => {
+  test("an unchanged tree reads zero file bytes and extracts identically", async () => {
+    const second = await incremental(src, first, 4096);
+    const c = second.result.counters;
+    expect(c.filesRead).toBe(0);
+    expect(c.bytesRead).toBe(0);
+    expect(c.filesReused).toBe(first.result.counters.files - 1); // every file but the empty one
+    expect(c.bytesReused).toBe(first.result.counters.bytesRead);
+    expect(c.reuseRefusedFiles).toBe(0);
+    // Contiguous files become one run: the whole previous payload range in one request.
+    expect(second.requests.length).toBe(1);
+    expect(c.reuseRuns).toBe(1);
+    expect(c.reusePaddingBytes).toBeGreaterThan(0);
+    expect(second.lookup.hits).toBe(c.filesReused);
+    const r = await extractAndCompare(second, src, join(work, "out-unchanged"));
+    // One GAP region holding every reused payload record (header + bytes) plus the chunk padding.
+    // all-hole.img is "reused" without payload (nothing stored), hence files - 1 records.
+    const p = await r.checkPayload();
+    expect(p).toEqual({ fileRecords: 0, gapRecords: 1, gapBytes: c.reusePaddingBytes + c.bytesReused + PAYLOAD_HEADER_SIZE * (c.filesReused - 1) });
+    expect(second.result.warnings.map((w) => w.kind)).toEqual(["dangling-symlink"]);
+  });
+
+  test("changed, added and removed files: only changed and new ones are read; a third generation reuses from gaps", async () => {
+    const root = join(work, "evolving");
+    await fsp.mkdir(root);
+    await buildTree(root);
+    await addManyFiles(root);
+    const gen1 = await archive(root);
+    await fsp.writeFile(join(root, "many-10.txt"), "changed content, same name\n");
+    await fsp.unlink(join(root, "many-20.txt"));
+    await fsp.writeFile(join(root, "many-20b.txt"), "a new file\n");
+    await fsp.chmod(join(root, "many-30.txt"), 0o600); // metadata-only change: ctime moves, content re-read
+    const gen2 = await incremental(root, gen1, 4096);
+    const c2 = gen2.result.counters;
+    expect(c2.filesRead).toBe(3);
+    expect(c2.bytesRead).toBe(27 + 11 + "small file 30\n".length * 31);
+    expect(c2.filesReused).toBe(gen1.result.counters.files - 1 - 1 - 1 - 1); // minus empty, changed, removed, chmod-ed
+    expect(c2.reuseRuns).toBeGreaterThan(1); // the read files split the previous range
+    await extractAndCompare(gen2, root, join(work, "out-gen2"));
+
+    // Third generation from the second: its reused content now sits inside GAP regions.
+    await fsp.writeFile(join(root, "many-40.txt"), "third generation change\n");
+    const gen3 = await incremental(root, gen2, 4096);
+    expect(gen3.result.counters.filesRead).toBe(1);
+    const r3 = await extractAndCompare(gen3, root, join(work, "out-gen3"));
+    expect((await r3.checkPayload()).fileRecords).toBe(1);
+  });
+
+  test("a pipeline that refuses (too much padding) makes the writer read those files instead", async () => {
+    // 1 MiB chunks, one file per run, 10 % padding limit: small files cannot be placed cheaply.
+    const second = await incremental(src, first, 1 << 20, { maxRunFiles: 1 }, 0.1);
+    const c = second.result.counters;
+    expect(c.reuseRefusedFiles).toBeGreaterThan(0);
+    expect(c.filesRead).toBe(c.reuseRefusedFiles);
+    expect(c.filesReused + c.reuseRefusedFiles).toBe(first.result.counters.files - 1);
+    await extractAndCompare(second, src, join(work, "out-refused"));
+  });
+
+  test("runs are capped at maxRunFiles", async () => {
+    const capped = await incremental(src, first, 4096, { maxRunFiles: 5 });
+    const files = capped.result.counters.filesReused;
+    expect(capped.requests.length).toBe(Math.ceil((files - 1) / 5)); // all-hole.img has no payload to place
+    await extractAndCompare(capped, src, join(work, "out-capped"));
+  });
+
+  test("a deleted file's hole in the previous payload is joined into the run up to reuseJoinGap", async () => {
+    const root = join(work, "holes");
+    await fsp.mkdir(root);
+    await addManyFiles(root);
+    const gen1 = await archive(root);
+    await fsp.unlink(join(root, "many-25.txt"));
+    const joined = await incremental(root, gen1, 4096);
+    expect(joined.requests.length).toBe(1);
+    expect(joined.result.counters.filesRead).toBe(0);
+    await extractAndCompare(joined, root, join(work, "out-joined"));
+    const split = await incremental(root, gen1, 4096, { reuseJoinGap: 0 });
+    expect(split.requests.length).toBe(2);
+    expect(split.requests[1].previousStart).toBeGreaterThan(split.requests[0].previousEnd);
+    await extractAndCompare(split, root, join(work, "out-split"));
+  });
+
+  test("a lying pipeline is caught when the content is verified", async () => {
+    const prevReader = await openArchive(first);
+    const payload = new MemorySink();
+    const previous = createPreviousLookup(prevReader);
+    // Claims the range starts at 0 of what it appends, but puts one byte of padding first.
+    const reuse: ReuseSink = async (req) => ({
+      appended: req.previousEnd - req.previousStart + 1,
+      rangeStart: 0,
+      commit: async () => {
+        payload.append(Uint8Array.of(0));
+        payload.append(first.payload.slice(req.previousStart, req.previousEnd));
+      },
+    });
+    const bad = await archive(src, { previous, reuse }, payload);
+    const r = await openArchive(bad);
+    await expect(extractArchive(r, join(work, "out-lying"))).rejects.toThrow(/^[^:]+: payload record at offset \d+: no file header there/);
+  });
+
+  test("the previous lookup only matches when size, mtime, ctime and inode all agree", async () => {
+    const root = join(work, "inode");
+    await fsp.mkdir(root);
+    await fsp.writeFile(join(root, "f"), "same bytes");
+    const gen1 = await archive(root);
+    // Replace the file with an identical copy carrying the old mtime: new inode and ctime.
+    const st = await fsp.stat(join(root, "f"));
+    await fsp.writeFile(join(root, "f.new"), "same bytes");
+    await fsp.utimes(join(root, "f.new"), st.atime, st.mtime);
+    await fsp.rename(join(root, "f.new"), join(root, "f"));
+    const gen2 = await incremental(root, gen1, 4096);
+    expect(gen2.result.counters.filesReused).toBe(0);
+    expect(gen2.result.counters.filesRead).toBe(1);
+  });
+});
