@@ -25,6 +25,9 @@ const cmd = [
   process.execPath, "build", "--compile", "--minify", "--bytecode", "--format=esm",
   "--define", `IBS_BUILD_COMMIT=${JSON.stringify(commit)}`,
   "--define", `IBS_BUILD_DATE=${JSON.stringify(buildDate)}`,
+  // Bun would bake in the NODE_ENV of the building process (bun test sets "test", which
+  // silences consola); the product always runs as production.
+  "--define", `process.env.NODE_ENV="production"`,
   join(root, "src", "main.ts"),
   // Worker threads are separate entry points inside the binary (new Worker(new URL(...))).
   ...WORKER_ENTRY_POINTS.map((p) => join(root, p)),

@@ -9,8 +9,15 @@ const main = defineCommand({
   subCommands: {
     run: () => import("./cli/run.ts").then((m) => m.default),
     status: () => import("./cli/status.ts").then((m) => m.default),
+    user: () => import("./cli/user.ts").then((m) => m.default),
+    acl: () => import("./cli/acl.ts").then((m) => m.default),
+    cert: () => import("./cli/cert.ts").then((m) => m.default),
+    audit: () => import("./cli/audit.ts").then((m) => m.default),
     calendar: () => import("./cli/calendar.ts").then((m) => m.default),
     key: () => import("./cli/key.ts").then((m) => m.default),
+    task: () => import("./cli/task.ts").then((m) => m.default),
+    worker: () => import("./cli/worker.ts").then((m) => m.default),
+    job: () => import("./cli/job.ts").then((m) => m.default),
   },
 });
 

@@ -31,6 +31,7 @@ export interface NodeConfig {
   /** The datastore the embedded mode creates on first start. */
   defaultDatastore: { name: string; path: string } | null;
   worker: { slots: number; queueTimeoutSec: number };
+  scheduler: { intervalSec: number };
   heartbeatIntervalSec: number;
 }
 
@@ -128,6 +129,7 @@ function resolveConfig(c: ConfigFile, file: string | null, dataDir: string | nul
       slots: c.worker.slots ?? Math.max(2, availableParallelism()),
       queueTimeoutSec: c.worker.queue_timeout ?? 600,
     },
+    scheduler: { intervalSec: c.scheduler.interval ?? 15 },
     heartbeatIntervalSec: c.roles.heartbeat_interval ?? 5,
   };
 }

@@ -13,7 +13,7 @@ const listen = z
 
 export const configSchema = z.strictObject({
   /** Node name used in UPIDs and status; defaults to the host name. */
-  node: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/, "expected a host-name-like node name").optional(),
+  node: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/, "expected a short host name (letters, digits, '-'; no dots, as in UPIDs)").optional(),
   api: z
     .strictObject({
       listen: listen.optional(),
@@ -37,6 +37,12 @@ export const configSchema = z.strictObject({
       slots: z.number().int().min(1).max(256).optional(),
       /** Seconds a task may wait for a free slot before it fails. */
       queue_timeout: z.number().int().min(1).optional(),
+    })
+    .default({}),
+  scheduler: z
+    .strictObject({
+      /** Seconds between two checks for due jobs (a job starts at most this late). */
+      interval: z.number().min(0.1).max(300).optional(),
     })
     .default({}),
   roles: z

@@ -12,8 +12,8 @@ const idle = (role: RoleName): RoleStart => async (ctx) => {
 
 export const roleStarters: Record<RoleName, () => Promise<RoleStart>> = {
   api: async () => (await import("./api.ts")).start,
-  scheduler: async () => idle("scheduler"),
-  worker: async () => idle("worker"),
+  scheduler: async () => (await import("./scheduler.ts")).start,
+  worker: async () => (await import("./worker.ts")).start,
   verifier: async () => idle("verifier"),
   gc: async () => idle("gc"),
   sync: async () => idle("sync"),

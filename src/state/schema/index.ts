@@ -1,2 +1,5 @@
 /** The drizzle tables of the node state database; each module adds its file here. */
 export * from "./heartbeats.ts";
+export * from "./access.ts";
+export * from "./tasks.ts";
+export * from "./datastores.ts";

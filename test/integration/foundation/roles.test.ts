@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { ibs, serviceStates, startRole, tempDataDir, waitFor } from "../../helpers/ibs.ts";
+import { apiFetch, ibs, serviceStates, startRole, tempDataDir, waitFor } from "../../helpers/ibs.ts";
 
 const ROLES = ["api", "scheduler", "worker", "verifier", "gc", "sync", "notify"];
 const running: Subprocess[] = [];
@@ -19,9 +19,9 @@ describe("run all", () => {
       const s = serviceStates(dir);
       return ROLES.every((r) => s[r] === "active (running)") && s;
     });
-    const version = (await (await fetch(`http://127.0.0.1:${port}/api/v1/version`)).json()) as { version: string };
+    const version = (await (await apiFetch(dir, port, "/api/v1/version")).json()) as { version: string };
     expect(version.version).toMatch(/^\d+\.\d+\.\d+/);
-    expect((await fetch(`http://127.0.0.1:${port}/api/v1/health`)).status).toBe(200);
+    expect((await apiFetch(dir, port, "/api/v1/health")).status).toBe(200);
 
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);

@@ -1,0 +1,22 @@
+/**
+ * Errors of the access module. Each carries the HTTP status the API answers with
+ * (`httpStatus`, `code`) and the CLI exit code, so the API and the CLI report the same thing.
+ */
+import { IbsError } from "../util/errors.ts";
+
+export class AccessError extends IbsError {
+  constructor(
+    message: string,
+    readonly httpStatus: number,
+    readonly code: string,
+    hint?: string,
+    exitCode = httpStatus === 400 ? 2 : 1,
+  ) {
+    super(message, exitCode, hint);
+    this.name = "AccessError";
+  }
+}
+
+export const invalid = (message: string, hint?: string) => new AccessError(message, 400, "invalid_request", hint);
+export const notFound = (message: string, hint?: string) => new AccessError(message, 404, "not_found", hint);
+export const conflict = (message: string, hint?: string) => new AccessError(message, 409, "conflict", hint);
