@@ -2,4 +2,3 @@
 export * from "./heartbeats.ts";
 export * from "./access.ts";
 export * from "./tasks.ts";
-export * from "./datastores.ts";
