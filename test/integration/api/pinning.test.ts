@@ -18,7 +18,7 @@ const admin = () => ({ host: "127.0.0.1", port: node.port, authId: "admin@ibs", 
 
 /** A private CA and a server certificate it signed for 127.0.0.1, as PEM files. */
 async function makeCaSignedPair(): Promise<{ ca: string; cert: string; key: string }> {
-  await import("../../../src/api/tls/reflect-shim.ts");
+  await import("reflect-metadata");
   const x509 = await import("@peculiar/x509");
   const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
   const caKeys = (await crypto.subtle.generateKey(alg, true, ["sign", "verify"])) as CryptoKeyPair;
