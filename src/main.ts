@@ -18,6 +18,7 @@ const main = defineCommand({
     task: () => import("./cli/task.ts").then((m) => m.default),
     worker: () => import("./cli/worker.ts").then((m) => m.default),
     job: () => import("./cli/job.ts").then((m) => m.default),
+    datastore: () => import("./cli/datastore.ts").then((m) => m.default),
   },
 });
 

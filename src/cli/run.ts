@@ -7,6 +7,8 @@ import { UsageError } from "../util/errors.ts";
 import { versionLine } from "../version.ts";
 import { nodeArgs, nodeConfig } from "./common.ts";
 import { firstStartBanner } from "./banner.ts";
+import { ensureDefaultDatastore } from "../datastore/admin/embedded.ts";
+import { openStateDb } from "../state/db.ts";
 
 export default defineCommand({
   meta: {
@@ -26,6 +28,16 @@ export default defineCommand({
     const roles: RoleName[] = role === "all" ? [...ROLE_NAMES] : [role as RoleName];
     const config = nodeConfig(args);
     ui.info(`${versionLine()}: starting ${roles.join(", ")} on node ${config.node}`);
+    if (config.defaultDatastore) {
+      // Embedded mode: the first start makes the datastore `local`; later starts find it.
+      const db = openStateDb(config.stateDb);
+      try {
+        const made = await ensureDefaultDatastore(config, db);
+        if (made?.created) ui.info(`created datastore ${made.name} at ${made.path}`);
+      } finally {
+        db.$client.close();
+      }
+    }
     await runRoles(config, roles, {
       console: !args.quiet,
       onReady: () => {

@@ -1,0 +1,105 @@
+/** Text renderings for `ironcore-backup datastore …` (JSON output prints the data as is). */
+import { formatSize, percent } from "../datastore/admin/human.ts";
+import type { DatastoreInfo, DatastoreReindexResult, DatastoreStatsReport, MaintenanceResult, ModeState, ProbeReport, RemoveDatastoreResult } from "../datastore/admin/index.ts";
+import { table } from "./output.ts";
+
+export function keyValues(rows: [string, string | number][]): string {
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join("\n");
+}
+
+function modeText(mode: string | null, reason: string | null): string {
+  if (!mode) return "-";
+  return reason ? `${mode} (reason: ${reason})` : mode;
+}
+
+export function renderList(list: DatastoreInfo[]): string {
+  if (list.length === 0) return "no datastores (create one: ironcore-backup datastore create <name> <path>)";
+  return table(
+    ["NAME", "MODE", "PATH", "STATUS", "COMMENT"],
+    list.map((d) => [d.name, d.mode ?? "-", d.path, d.available ? "available" : "UNAVAILABLE", d.comment ?? ""]),
+  ) + (list.some((d) => !d.available) ? `\n\n${list.filter((d) => !d.available).map((d) => `${d.name}: ${d.status}`).join("\n")}` : "");
+}
+
+export function renderShow(d: DatastoreInfo): string {
+  return keyValues([
+    ["name", d.name],
+    ["path", d.path],
+    ["backend", d.backend],
+    ["id", d.storeId],
+    ["status", d.status],
+    ["mode", modeText(d.mode, d.modeReason)],
+    ["mode since", d.modeSince ?? "-"],
+    ["format version", d.formatVersion ?? "-"],
+    ["registered", d.created],
+    ["comment", d.comment ?? "-"],
+  ]);
+}
+
+export function renderMode(m: ModeState): string {
+  const changed = m.previous !== m.mode ? ` (was ${m.previous})` : "";
+  return `datastore ${m.name}: mode ${modeText(m.mode, m.reason)}${changed}`;
+}
+
+const STATUS_LABEL = { ok: "OK", warn: "WARN", fail: "FAIL", skip: "SKIP" } as const;
+
+export function renderProbe(r: ProbeReport): string {
+  const head = r.name ? `probe of datastore ${r.name} at ${r.path}` : `probe of ${r.path}`;
+  const width = Math.max(...r.checks.map((c) => c.check.length));
+  const lines = r.checks.map((c) => `${STATUS_LABEL[c.status].padEnd(4)}  ${c.check.padEnd(width)}  ${c.message}`);
+  const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? "" : "s"}`;
+  return [head, ...lines, `result: ${r.ok ? "OK" : "FAILED"} (${plural(r.failures, "failure")}, ${plural(r.warnings, "warning")})`].join("\n");
+}
+
+function maintenance(m: MaintenanceResult | null): string {
+  if (!m) return "never";
+  return `${m.state}, finished ${m.finished}${m.upid ? ` (${m.upid})` : ""}`;
+}
+
+export function renderStats(s: DatastoreStatsReport): string {
+  const f = s.filesystem;
+  const fsName = f.mountPoint ? `${f.source ?? "?"} (${f.fsType ?? "?"}) mounted on ${f.mountPoint}` : "unknown mount";
+  const rows: [string, string | number][] = [
+    ["datastore", `${s.name} at ${s.path}`],
+    ["mode", modeText(s.mode, s.modeReason)],
+    ["filesystem", fsName],
+    ["size", `${formatSize(f.bytesTotal)}  used ${formatSize(f.bytesUsed)}  avail ${formatSize(f.bytesAvailable)}  use% ${percent(f.bytesUsed, f.bytesUsed + f.bytesAvailable)}`],
+    [
+      "inodes",
+      f.inodesTotal === 0
+        ? "not fixed by this filesystem"
+        : `${formatSize(f.inodesTotal, true)}  iused ${formatSize(f.inodesUsed, true)}  ifree ${formatSize(f.inodesFree, true)}  iuse% ${percent(f.inodesUsed, f.inodesTotal)}`,
+    ],
+  ];
+  const c = s.content;
+  if (c) {
+    rows.push(
+      ["chunks", `${c.chunks} (${formatSize(c.storedBytes)} stored)${c.badChunks ? `, ${c.badChunks} bad copies set aside` : ""}`],
+      ["logical", `${formatSize(c.logicalBytes)} referenced by ${c.snapshots} snapshot${c.snapshots === 1 ? "" : "s"}`],
+      ["dedup factor", c.storedBytes > 0 ? `${c.dedupFactor.toFixed(2)}x (logical / stored)` : "-"],
+      ["groups", c.groups],
+      ["namespaces", c.namespaces],
+      ["verified", `${c.verification.ok} ok, ${c.verification.failed} failed, ${c.verification.never} never`],
+    );
+    if (s.contentNote) rows.push(["note", s.contentNote]);
+  } else {
+    rows.push(["content", `unknown: ${s.contentError}`]);
+  }
+  rows.push(["last gc", maintenance(s.lastGc)], ["last verify", maintenance(s.lastVerify)]);
+  return keyValues(rows);
+}
+
+export function renderReindex(r: DatastoreReindexResult): string {
+  const lines = [
+    `datastore ${r.name}: catalog rebuilt in ${r.durationMs} ms from ${r.snapshots} snapshots in ${r.groups} groups, ${r.namespaces} namespaces, ${r.chunks} chunks, ${r.badChunks} bad chunk copies`,
+    r.unchanged ? "the rebuilt catalog equals the one it replaced" : `the catalog had drifted from the files: ${r.differences} rows differed; it now matches the files`,
+  ];
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  return lines.join("\n");
+}
+
+export function renderRemove(r: RemoveDatastoreResult): string {
+  if (!r.destroyed) return `datastore ${r.name} removed from this node; its data stays in ${r.path} (adopt it again with: datastore create ${r.name} ${r.path} --reuse)`;
+  const left = r.leftovers.length ? `; left alone (not IBS's): ${r.leftovers.join(", ")}` : "";
+  return `datastore ${r.name} removed and its data in ${r.path} destroyed${left}`;
+}

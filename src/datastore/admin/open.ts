@@ -1,0 +1,66 @@
+/**
+ * Opening a registered datastore. Before the library opens it, the directory is checked
+ * against the registry: a missing directory or a missing `.ibs/datastore.json` usually means
+ * the disk is not mounted (and writing would fill the mount point on the root disk), and a
+ * different id means another disk is mounted there. Both are refused, naming the cause.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { errorMessage } from "../../util/errors.ts";
+import { CONFIG_KEY, type DatastoreConfig, parseDatastoreConfig } from "../datastore-config.ts";
+import { Datastore } from "../datastore.ts";
+import { unavailable } from "./errors.ts";
+import type { RegisteredDatastore } from "./registry.ts";
+
+/** Reads `<dir>/.ibs/datastore.json`; null when the file does not exist. */
+export function readStoreConfig(dir: string): DatastoreConfig | null {
+  const path = join(dir, CONFIG_KEY);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return null; // nothing there, or `dir` is a file
+    throw unavailable(`datastore config ${path}: cannot read (${errorMessage(err)})`, "check permissions and that the disk is mounted: ironcore-backup datastore probe <name>");
+  }
+  return parseDatastoreConfig(text, path);
+}
+
+/** The datastore's config, checked to be the registered store; throws `unavailable` otherwise. */
+export function checkRegisteredStore(entry: RegisteredDatastore): DatastoreConfig {
+  const probeHint = `diagnose with: ironcore-backup datastore probe ${entry.name}`;
+  if (!existsSync(entry.path)) {
+    throw unavailable(`datastore ${entry.name}: path ${entry.path} does not exist (not mounted, or removed)`, probeHint);
+  }
+  const config = readStoreConfig(entry.path);
+  if (!config) {
+    throw unavailable(`datastore ${entry.name}: ${entry.path} holds no ${CONFIG_KEY} (the disk is probably not mounted)`, probeHint);
+  }
+  if (config.id !== entry.storeId) {
+    throw unavailable(
+      `datastore ${entry.name}: ${entry.path} holds a different datastore (id ${config.id}, registered ${entry.storeId})`,
+      "mount the right disk there, or adopt this one under another name: datastore remove, then datastore create --reuse",
+    );
+  }
+  return config;
+}
+
+export interface OpenOptions {
+  /** Run the library's crash recovery (default false: admin commands only look, or change the mode). */
+  recover?: boolean;
+}
+
+export async function openRegisteredStore(entry: RegisteredDatastore, opts: OpenOptions = {}): Promise<Datastore> {
+  checkRegisteredStore(entry);
+  return Datastore.open(entry.path, { name: entry.name, recover: opts.recover ?? false });
+}
+
+/** Opens, runs `fn`, and closes the catalog again whatever happens. */
+export async function withRegisteredStore<T>(entry: RegisteredDatastore, fn: (store: Datastore) => T | Promise<T>, opts: OpenOptions = {}): Promise<T> {
+  const store = await openRegisteredStore(entry, opts);
+  try {
+    return await fn(store);
+  } finally {
+    store.close();
+  }
+}
