@@ -18,6 +18,7 @@ import {
 } from "../keys/index.ts";
 import { NEW_PASSPHRASE_ENV, obtainPassphrase, PASSPHRASE_ENV } from "../keys/passphrase.ts";
 import { UsageError } from "../util/errors.ts";
+import { nodeArgs } from "./common.ts";
 import { outputFormatArg, parseOutputFormat, printResult, table } from "./output.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -180,7 +181,72 @@ export const keySubCommands = {
   rotate,
 };
 
+// ---------------------------------------------------------------------------------------------
+// Server side: the key fingerprints this node accepts backups from (node state database,
+// as root@pam, audited; the same functions serve /api/v1/keys). Loaded lazily so the client
+// commands above never load the state database code.
+
+async function serverSide() {
+  const [{ withAdminSession }, keys] = await Promise.all([import("./admin-session.ts"), import("../keys-server/registered-keys.ts")]);
+  return { withAdminSession, keys };
+}
+
+type ServerKey = import("../keys-server/registered-keys.ts").RegisteredKey;
+
+function renderServerKeys(list: ServerKey[]): string {
+  if (list.length === 0) return "no key fingerprints are registered: encrypted backups are refused until one is (ironcore-backup key register <fingerprint>)";
+  return table(
+    ["FINGERPRINT", "STATE", "REGISTERED", "BY", "COMMENT"],
+    list.map((k) => [k.fingerprint, k.state === "retired" ? `retired ${k.retired}` : "active", k.registered, k.registeredBy, k.comment ?? ""]),
+  );
+}
+
+const register = defineCommand({
+  meta: { name: "register", description: "Server: accept backups encrypted with the key of this fingerprint (from `key show` on the client)" },
+  args: {
+    fingerprint: { type: "positional", description: "key fingerprint (32 hex pairs joined by ':')", required: true },
+    comment: { type: "string", description: "free text, e.g. which host or keyfile this is" },
+    ...nodeArgs,
+    ...outputFormatArg,
+  },
+  async run({ args }) {
+    const format = parseOutputFormat(args["output-format"]);
+    const { withAdminSession, keys } = await serverSide();
+    const r = await withAdminSession(args, (s) =>
+      s.change("key.register", args.fingerprint.toLowerCase(), () => keys.registerKey(s.db, args.fingerprint, { comment: args.comment, by: "root@pam" })),
+    );
+    printResult(r, format, (x) =>
+      x.change === "registered" ? `registered key ${x.key.fingerprint}` : x.change === "reactivated" ? `key ${x.key.fingerprint} was retired and is active again` : `key ${x.key.fingerprint} was already registered`,
+    );
+  },
+});
+
+const list = defineCommand({
+  meta: { name: "list", description: "Server: list the registered key fingerprints (active and retired)" },
+  args: { ...nodeArgs, ...outputFormatArg },
+  async run({ args }) {
+    const format = parseOutputFormat(args["output-format"]);
+    const { withAdminSession, keys } = await serverSide();
+    printResult(await withAdminSession(args, (s) => keys.listKeys(s.db)), format, renderServerKeys);
+  },
+});
+
+const retire = defineCommand({
+  meta: { name: "retire", description: "Server: refuse new backups with this key; snapshots made with it stay readable" },
+  args: {
+    fingerprint: { type: "positional", description: "key fingerprint", required: true },
+    ...nodeArgs,
+    ...outputFormatArg,
+  },
+  async run({ args }) {
+    const format = parseOutputFormat(args["output-format"]);
+    const { withAdminSession, keys } = await serverSide();
+    const k = await withAdminSession(args, (s) => s.change("key.retire", args.fingerprint.toLowerCase(), () => keys.retireKey(s.db, args.fingerprint, { by: "root@pam" })));
+    printResult(k, format, (x) => `retired key ${x.fingerprint} (${x.retired}): new backups with it are refused`);
+  },
+});
+
 export default defineCommand({
-  meta: { name: "key", description: "Manage encryption keyfiles (client side)" },
-  subCommands: keySubCommands,
+  meta: { name: "key", description: "Manage encryption keyfiles (client side) and the key fingerprints this server accepts (register, list, retire)" },
+  subCommands: { ...keySubCommands, register, list, retire },
 });

@@ -32,6 +32,8 @@ export interface NodeConfig {
   defaultDatastore: { name: string; path: string } | null;
   worker: { slots: number; queueTimeoutSec: number };
   scheduler: { intervalSec: number };
+  /** Backup and restore sessions of the api role. */
+  backup: { sessionTimeoutSec: number };
   heartbeatIntervalSec: number;
 }
 
@@ -130,6 +132,7 @@ function resolveConfig(c: ConfigFile, file: string | null, dataDir: string | nul
       queueTimeoutSec: c.worker.queue_timeout ?? 600,
     },
     scheduler: { intervalSec: c.scheduler.interval ?? 15 },
+    backup: { sessionTimeoutSec: c.backup.session_timeout ?? 600 },
     heartbeatIntervalSec: c.roles.heartbeat_interval ?? 5,
   };
 }

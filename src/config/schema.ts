@@ -45,6 +45,12 @@ export const configSchema = z.strictObject({
       interval: z.number().min(0.1).max(300).optional(),
     })
     .default({}),
+  backup: z
+    .strictObject({
+      /** Seconds a backup or restore session may stay unused before it is aborted. */
+      session_timeout: z.number().int().min(1).max(86_400).optional(),
+    })
+    .default({}),
   roles: z
     .strictObject({
       /** Seconds between heartbeats; a role silent for 3 intervals is reported failed. */

@@ -29,6 +29,22 @@ const BUILTIN_TASK_TYPES: TaskTypeSpec[] = [
     description: "holds a worker slot for some seconds, logging progress (worker selftest)",
     load: async () => (await import("./selftest.ts")).selftest,
   },
+  {
+    // Runs in the api process that serves the session (runLocalTask); never queued for a role.
+    type: "backup",
+    role: "api",
+    needsSlot: true,
+    description: "a backup session: uploads chunks, indexes and blobs, then commits the snapshot",
+    load: async () => (await import("../backup-server/session-task.ts")).runsOnlyInItsSession,
+  },
+  {
+    // Restores are not bounded by worker slots: they must start even when backups fill them.
+    type: "reader",
+    role: "api",
+    needsSlot: false,
+    description: "a restore session: sends the files and chunks of one snapshot",
+    load: async () => (await import("../backup-server/session-task.ts")).runsOnlyInItsSession,
+  },
 ];
 
 const extra = new Map<string, TaskTypeSpec>();

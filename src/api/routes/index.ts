@@ -14,5 +14,9 @@ export const routeGroups: RouteGroup[] = (
     import("./acl.ts"),
     import("./audit.ts"),
     import("./certificate.ts"),
+    import("./backup.ts"),
+    import("./reader.ts"),
+    import("./snapshots.ts"),
+    import("./keys.ts"),
   ])
 ).map((m) => m.default);

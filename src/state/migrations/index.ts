@@ -7,10 +7,11 @@ import m0001 from "./0001_foundation.ts";
 import m0002 from "./0002_access.ts";
 import m0003 from "./0003_tasks.ts";
 import m0004 from "./0004_datastores.ts";
+import m0005 from "./0005_keys.ts";
 
 export interface Migration {
   name: string;
   sql: string;
 }
 
-export const migrations: Migration[] = [m0001, m0002, m0003, m0004];
+export const migrations: Migration[] = [m0001, m0002, m0003, m0004, m0005];

@@ -3,3 +3,4 @@ export * from "./heartbeats.ts";
 export * from "./access.ts";
 export * from "./tasks.ts";
 export * from "./datastores.ts";
+export * from "./keys.ts";

@@ -1,0 +1,46 @@
+/**
+ * Raw request bodies (chunks, indexes, blobs, manifests), read with a size cap whether or not
+ * the client sent Content-Length, and raw answers. JSON routes read their bodies in the router;
+ * these routes declare no body schema and read it here.
+ */
+import { ENCRYPTED_HEADER_SIZE } from "../datastore/blob.ts";
+import { DEFAULT_MAX_CHUNK_SIZE } from "../datastore/chunk-store.ts";
+import { SessionError } from "./errors.ts";
+
+/** The largest encoded chunk: the store's chunk limit plus the encrypted blob header. */
+export const MAX_CHUNK_UPLOAD_BYTES = DEFAULT_MAX_CHUNK_SIZE + ENCRYPTED_HEADER_SIZE;
+/** Bun.serve in the api role caps request bodies at 64 MiB too. */
+export const MAX_INDEX_BYTES = 64 * 1024 * 1024;
+export const MAX_BLOB_BYTES = 64 * 1024 * 1024;
+
+export async function readRawBody(req: Request, limit: number, what: string): Promise<Uint8Array> {
+  const tooLarge = () => new SessionError(`${what}: request body is larger than ${limit} bytes`, 413, "too_large");
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > limit) throw tooLarge();
+  if (!req.body) return new Uint8Array(0);
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  const reader = req.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    parts.push(value);
+  }
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+export function octets(bytes: Uint8Array): Response {
+  return new Response(bytes, { headers: { "content-type": "application/octet-stream", "content-length": String(bytes.byteLength) } });
+}

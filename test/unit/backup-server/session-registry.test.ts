@@ -1,0 +1,67 @@
+/** The session registry alone: ids, ownership of ids, and what counts as idle. */
+import { describe, expect, test } from "bun:test";
+import { SessionRegistry, type Session } from "../../../src/backup-server/session-registry.ts";
+
+function fakeSession(id: string, authId = "alice@ibs"): Session & { ended: string[] } {
+  const ended: string[] = [];
+  return {
+    id,
+    kind: "backup",
+    authId,
+    ended,
+    expire: async (idle) => void ended.push(`idle ${idle}`),
+    close: async (why) => void ended.push(why),
+  };
+}
+
+describe("session registry", () => {
+  test("ids are 128 random bits in hex and differ", () => {
+    const a = SessionRegistry.newId();
+    expect(a).toMatch(/^[0-9a-f]{32}$/);
+    expect(SessionRegistry.newId()).not.toBe(a);
+  });
+
+  test("another auth-id, another kind and an unknown id get the same 404", () => {
+    const r = new SessionRegistry(600);
+    r.add(fakeSession("a".repeat(32)));
+    const msg = (f: () => unknown) => {
+      try {
+        f();
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return "found";
+    };
+    expect(msg(() => r.get("a".repeat(32), "backup", "alice@ibs"))).toBe("found");
+    expect(msg(() => r.get("a".repeat(32), "backup", "bob@ibs"))).toBe(`backup session ${"a".repeat(32)} does not exist or has ended`);
+    expect(msg(() => r.get("b".repeat(32), "backup", "alice@ibs"))).toBe(`backup session ${"b".repeat(32)} does not exist or has ended`);
+    expect(msg(() => r.get("a".repeat(32), "reader", "alice@ibs"))).toContain("does not exist");
+    void r.closeAll("test");
+  });
+
+  test("a request in flight is never idle; the timeout counts from the end of the last request", async () => {
+    const r = new SessionRegistry(10);
+    const s = fakeSession("c".repeat(32));
+    r.add(s);
+    let release!: () => void;
+    const long = r.use(s.id, "backup", "alice@ibs", () => new Promise<void>((res) => (release = res)));
+    expect(await r.sweep(Date.now() + 60_000)).toBe(0);
+    release();
+    await long;
+    expect(await r.sweep(Date.now() + 5_000)).toBe(0);
+    expect(await r.sweep(Date.now() + 10_500)).toBe(1);
+    expect(s.ended).toEqual(["idle 11"]);
+    expect(r.size).toBe(0);
+  });
+
+  test("closeAll ends every session with the reason", async () => {
+    const r = new SessionRegistry(600);
+    const a = fakeSession("d".repeat(32));
+    const b = fakeSession("e".repeat(32), "bob@ibs");
+    r.add(a);
+    r.add(b);
+    await r.closeAll("the api service was stopped");
+    expect([a.ended, b.ended]).toEqual([["the api service was stopped"], ["the api service was stopped"]]);
+    expect(r.size).toBe(0);
+  });
+});
