@@ -7,6 +7,7 @@ import { ensureInitialAdmin } from "../access/bootstrap.ts";
 import { createApp } from "../api/app.ts";
 import { loadOrCreateTicketKey } from "../api/auth/ticket-key.ts";
 import { ensureCertificate } from "../api/tls/certificate.ts";
+import { sessionRegistry } from "../backup-server/session-registry.ts";
 import { IbsError } from "../util/errors.ts";
 import type { RoleStart } from "./role.ts";
 
@@ -67,6 +68,8 @@ export const start: RoleStart = async (ctx) => {
       const deadline = Date.now() + 10_000;
       while (server.pendingRequests > 0 && Date.now() < deadline) await Bun.sleep(50);
       await server.stop(true);
+      // Open backup sessions end aborted (nothing becomes visible) with a reason in their task.
+      await sessionRegistry({ db, config, log }).closeAll("api service stopped");
     },
   };
 };

@@ -19,6 +19,7 @@ import { testApi, testNode, tokenHeader, type TestNode } from "./access-test-hel
 const HOLDERS: Record<string, string[]> = {
   "Sys.Audit": ["Admin", "Audit"],
   "Permissions.Modify": ["Admin"],
+  "Sys.Modify": ["Admin"],
   "Datastore.Backup": ["Admin", "DatastoreAdmin", "DatastoreBackup", "DatastorePowerUser"],
   "Datastore.Read": ["Admin", "DatastoreAdmin", "DatastoreReader"],
   "Datastore.Prune": ["Admin", "DatastoreAdmin", "DatastorePowerUser"],
@@ -75,6 +76,9 @@ const CASES: Case[] = [
   { group: "acl", what: "own permissions", need: "authenticated", matching: "/", other: "/tape", request: () => ({ method: "GET", url: "/access/permissions?path=/datastore" }) },
   { group: "audit", what: "read the audit log", need: "Sys.Audit", matching: "/system", other: "/datastore", request: () => ({ method: "GET", url: "/audit?limit=5" }) },
   { group: "certificate", what: "certificate info", need: "Sys.Audit", matching: "/system/certificates", other: "/system/network", request: () => ({ method: "GET", url: "/system/certificate" }) },
+  { group: "keys", what: "list registered keys", need: "Sys.Audit", matching: "/system/keys", other: "/datastore", request: () => ({ method: "GET", url: "/keys" }) },
+  { group: "keys", what: "register a key", need: "Sys.Modify", matching: "/system", other: "/system/network",
+    request: (i) => ({ method: "POST", url: "/keys", body: { fingerprint: Array.from({ length: 32 }, (_, b) => ((i * 7 + b) & 0xff).toString(16).padStart(2, "0")).join(":") } }) },
   { group: "datastore", what: "back up into a namespace", need: "Datastore.Backup", matching: "/datastore/s1", other: "/datastore/s2", request: () => ({ method: "POST", url: "/m/datastore/s1/backup?ns=a/b" }) },
   { group: "datastore", what: "read a store", need: "Datastore.Read", matching: "/datastore", other: "/datastore/s2", request: () => ({ method: "GET", url: "/m/datastore/s1/read" }) },
   { group: "datastore", what: "prune a store", need: "Datastore.Prune", matching: "/datastore/s1", other: "/remote/s1", request: () => ({ method: "DELETE", url: "/m/datastore/s1/prune" }) },
