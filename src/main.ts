@@ -19,6 +19,7 @@ const main = defineCommand({
     worker: () => import("./cli/worker.ts").then((m) => m.default),
     job: () => import("./cli/job.ts").then((m) => m.default),
     datastore: () => import("./cli/datastore.ts").then((m) => m.default),
+    s3: () => import("./cli/s3.ts").then((m) => m.default),
   },
 });
 

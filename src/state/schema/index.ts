@@ -4,3 +4,4 @@ export * from "./access.ts";
 export * from "./tasks.ts";
 export * from "./datastores.ts";
 export * from "./keys.ts";
+export * from "./s3.ts";
