@@ -67,7 +67,7 @@ export function startRole(dataDir: string, role: string): Subprocess<"ignore", "
   });
 }
 
-export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -120,7 +120,7 @@ export function apiFetch(dataDir: string, port: number, path: string, init: Requ
 }
 
 /** Waits until the api role of a data dir answers over HTTPS. */
-export async function waitForApi(dataDir: string, port: number, timeoutMs = 20_000): Promise<void> {
+export async function waitForApi(dataDir: string, port: number, timeoutMs = 60_000): Promise<void> {
   await waitFor("api answering over https", async () => existsSync(join(dataDir, "api.pem")) && (await apiFetch(dataDir, port, "/api/v1/health")).ok, timeoutMs);
 }
 
