@@ -19,6 +19,10 @@ const main = defineCommand({
     worker: () => import("./cli/worker.ts").then((m) => m.default),
     job: () => import("./cli/job.ts").then((m) => m.default),
     datastore: () => import("./cli/datastore.ts").then((m) => m.default),
+    backup: () => import("./cli/backup.ts").then((m) => m.default),
+    restore: () => import("./cli/restore.ts").then((m) => m.default),
+    snapshot: () => import("./cli/snapshot.ts").then((m) => m.default),
+    benchmark: () => import("./cli/benchmark.ts").then((m) => m.default),
     s3: () => import("./cli/s3.ts").then((m) => m.default),
   },
 });

@@ -8,6 +8,15 @@
 import { availableParallelism } from "node:os";
 import { encodeBlob, type EncodeOptions } from "../datastore/blob.ts";
 
+/**
+ * The worker module: beside this file when run from source. In the compiled binary every bundled
+ * module has the binary's own URL (file:///$bunfs/root/ironcore-backup) and the extra entry
+ * points of compile/build.ts keep their path below src/, so the worker is pipeline/encoder-worker.ts.
+ */
+const WORKER_URL = import.meta.url.includes("/$bunfs/")
+  ? new URL("./pipeline/encoder-worker.ts", import.meta.url).href
+  : new URL("./encoder-worker.ts", import.meta.url).href;
+
 interface Pending {
   resolve: (blob: Uint8Array) => void;
   reject: (err: Error) => void;
@@ -25,7 +34,7 @@ export class EncoderPool {
     readonly threads = Math.max(1, availableParallelism() - 1),
   ) {
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(new URL("./encoder-worker.ts", import.meta.url).href);
+      const w = new Worker(WORKER_URL);
       w.onmessage = (e: MessageEvent<{ id: number; blob?: Uint8Array; error?: string }>) => {
         const p = this.pending.get(e.data.id);
         if (!p) return;
@@ -42,7 +51,9 @@ export class EncoderPool {
   encode(data: Uint8Array): Promise<Uint8Array> {
     if (this.workers.length === 0) return Promise.resolve(encodeBlob(data, this.options));
     const id = this.nextId++;
-    const copy = data.slice();
+    // A real copy: Buffer#slice is a view, and transferring it would detach the caller's memory.
+    const copy = new Uint8Array(data.length);
+    copy.set(data);
     const worker = this.workers[this.next++ % this.workers.length];
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });

@@ -1,0 +1,66 @@
+/**
+ * `ironcore-backup restore <snapshot> <archive> <target>`: a file tree into a directory (all,
+ * or the entries matching --pattern), one file to stdout (--file PATH -), or an image to a
+ * file, block device or stdout. Thin: parse, call src/client/restore.ts, print.
+ */
+import { defineCommand } from "citty";
+import { connectionArgDefs, connectRepository, keyArgDefs, keyringFrom, repeatedOption } from "../client/connection.ts";
+import { interruptSignal } from "../client/interrupt.ts";
+import { Progress, progressModeFor } from "../client/progress.ts";
+import { runRestore, type RestoreSummary } from "../client/restore.ts";
+import { formatBytes, formatDuration, formatRate } from "../client/units.ts";
+import { outputFormatArg, parseOutputFormat, printResult } from "./output.ts";
+
+function render(s: RestoreSummary): string {
+  const lines = [
+    `restored ${s.archive} of ${s.snapshot} to ${s.target === "-" ? "stdout" : s.target}: ${formatBytes(s.bytesWritten)}${s.files !== undefined ? ` in ${s.files} files` : ""}` +
+      `${s.zeroChunks ? `, ${s.zeroChunks} zero chunks left as holes` : ""}, ${formatDuration(s.durationSeconds)} (${formatRate(s.bytesWritten, s.durationSeconds)})`,
+    `fetched ${s.chunksFetched} chunks, ${formatBytes(s.bytesFetched)}`,
+  ];
+  for (const w of s.warnings) lines.push(`warning: ${w}`);
+  return lines.join("\n");
+}
+
+export default defineCommand({
+  meta: { name: "restore", description: "Restore an archive of a snapshot: a file tree into a directory, one file to stdout, or an image" },
+  args: {
+    snapshot: { type: "positional", required: true, description: "TYPE/ID/TIME, e.g. host/web1/2026-11-26T19:00:00Z" },
+    archive: { type: "positional", required: true, description: "archive name, e.g. data.ibsar or disk0.img" },
+    target: { type: "positional", required: true, description: "directory (file tree), file or block device (image), or - for stdout" },
+    pattern: { type: "string", description: "restore only entries matching this glob, e.g. 'etc/**' (repeatable)" },
+    file: { type: "string", description: "one file of a file-tree archive, written to the target (- for stdout)" },
+    overwrite: { type: "boolean", description: "replace existing files at the target" },
+    ...connectionArgDefs,
+    ...keyArgDefs,
+    quiet: { type: "boolean", description: "no progress output on stderr" },
+    ...outputFormatArg,
+  },
+  async run({ args, rawArgs }) {
+    const format = parseOutputFormat(args["output-format"]);
+    const crypt = await keyringFrom(args);
+    const { repo, transport } = await connectRepository(args);
+    const toStdout = args.target === "-";
+    const progress = new Progress(progressModeFor(process.stderr, format !== "text" || toStdout, Boolean(args.quiet)));
+    const interrupt = interruptSignal("restore");
+    const summary = await runRestore(transport, {
+      store: repo.store,
+      ns: args.ns,
+      snapshot: args.snapshot,
+      archive: args.archive,
+      target: args.target,
+      patterns: repeatedOption(rawArgs, "pattern"),
+      file: args.file,
+      crypt,
+      overwrite: Boolean(args.overwrite),
+      progress,
+      signal: interrupt.signal,
+    }).finally(() => interrupt.dispose());
+    // With the data on stdout the summary goes to stderr, so the pipe carries the file alone.
+    if (toStdout) {
+      if (format === "text" && !args.quiet) process.stderr.write(render(summary) + "\n");
+      else if (format !== "text") process.stderr.write(JSON.stringify(summary) + "\n");
+      return;
+    }
+    printResult(summary, format, render);
+  },
+});

@@ -1,0 +1,185 @@
+/**
+ * One backup run (`ironcore-backup backup`): open a writer session, back up each archive
+ * through the pipeline, store the client log, then send the signed manifest; on any failure
+ * abort the session so nothing becomes visible.
+ */
+import { encodeBlob } from "../datastore/blob.ts";
+import { createManifest, describeFile, encodeManifest, type ManifestFile } from "../datastore/manifest.ts";
+import type { BackupType } from "../datastore/snapshot-path.ts";
+import { EncoderPool } from "../pipeline/encoder-pool.ts";
+import { CLIENT_LOG_FILE, type ArchiveSpec } from "./archive-spec.ts";
+import type { ArchiveResult, BackupContext } from "./backup-context.ts";
+import { BackupSession, formatSnapshotName } from "./backup-session.ts";
+import { type BackupSummary, renderBackupSummary } from "./backup-summary.ts";
+import { ClientLog } from "./client-log.ts";
+import type { CryptConfig } from "./crypt.ts";
+import { backupImage } from "./image-backup.ts";
+import { PreviousSnapshotFiles, previousUnusable } from "./previous-snapshot.ts";
+import { Progress } from "./progress.ts";
+import type { Transport } from "./transport.ts";
+import { backupTree } from "./tree-backup.ts";
+import { formatBytes } from "./units.ts";
+import { ChunkUploader, type ChunkUploaderOptions } from "./upload-pipeline.ts";
+
+export type ChangeDetection = "metadata" | "data";
+
+export interface BackupOptions {
+  store: string;
+  ns?: string;
+  backupType: BackupType;
+  backupId: string;
+  /** RFC 3339 UTC; default: the server's clock. */
+  backupTime?: string;
+  archives: ArchiveSpec[];
+  crypt: CryptConfig;
+  exclude?: readonly string[];
+  changeDetection?: ChangeDetection;
+  progress?: Progress;
+  /** Encoder threads; default: all cores but one (0 encodes on this thread). */
+  encoderThreads?: number;
+  upload?: ChunkUploaderOptions;
+  signal?: AbortSignal;
+  /** Test seam: see TreeBackupOptions.changeWhileRead. */
+  changeWhileRead?: string;
+}
+
+export async function runBackup(t: Transport, o: BackupOptions): Promise<BackupSummary> {
+  const started = performance.now();
+  const progress = o.progress ?? new Progress("off");
+  const changeDetection = o.changeDetection ?? "metadata";
+  const log = new ClientLog();
+  const session = await BackupSession.start(t, {
+    store: o.store,
+    ns: o.ns,
+    backupType: o.backupType,
+    backupId: o.backupId,
+    backupTime: o.backupTime,
+    cryptMode: o.crypt.mode,
+    keyFingerprint: o.crypt.fingerprint,
+  });
+  const snapshot = formatSnapshotName(session.snapshot);
+  const pool = new EncoderPool(o.crypt.encodeOptions, o.encoderThreads);
+  const uploader = new ChunkUploader(pool, (d, b) => session.uploadChunk(d, b), o.upload);
+  const ctx: BackupContext = { session, crypt: o.crypt, uploader, progress, signal: o.signal };
+  try {
+    log.info(`backup of ${snapshot} to datastore ${o.store}${o.ns ? ` namespace ${o.ns}` : ""}, task ${session.upid ?? "-"}`);
+    log.info(o.crypt.mode === "encrypt" ? `encrypted with key ${o.crypt.fingerprint}` : "not encrypted (--crypt-mode none)");
+    progress.say(`backing up ${snapshot}${session.upid ? ` (task ${session.upid})` : ""}`);
+    let previous: PreviousSnapshotFiles | undefined;
+    if (session.previous) {
+      const why = previousUnusable(session.previous, o.crypt);
+      if (why) {
+        log.info(`previous snapshot ${session.previous.time} not used (${why}): every file is read and every chunk uploaded`);
+        progress.say(`previous snapshot ${session.previous.time} not used: ${why}`);
+      } else {
+        previous = new PreviousSnapshotFiles(session, session.previous.manifest, o.crypt, uploader);
+        log.info(`previous snapshot ${session.previous.time}; change detection: ${changeDetection}`);
+      }
+    } else {
+      log.info("no previous snapshot in this group: full backup");
+    }
+
+    const results: ArchiveResult[] = [];
+    for (const spec of o.archives) {
+      o.signal?.throwIfAborted();
+      log.info(`archive ${spec.name} from ${spec.source}`);
+      let r: ArchiveResult;
+      if (spec.kind === "tree") {
+        const prev = previous ? await previous.tree(spec.name, changeDetection === "metadata") : undefined;
+        r = await backupTree(ctx, spec, { exclude: o.exclude ?? [], previous: prev, changeWhileRead: o.changeWhileRead });
+      } else {
+        if (previous) await previous.image(spec.name);
+        r = await backupImage(ctx, spec);
+      }
+      for (const w of r.warnings) {
+        log.warn(`${w.archive}: ${w.message}`);
+        progress.say(`warning: ${w.archive}: ${w.message}`);
+      }
+      const line = `${spec.name}: ${formatBytes(r.size)}, ${formatBytes(r.bytesRead)} read${r.kind === "tree" ? `, ${r.files.total} files (${r.files.reused} unchanged)` : `, ${r.zeroChunks} zero chunks`}`;
+      log.info(line);
+      progress.say(line);
+      results.push(r);
+    }
+
+    const summary = summarize(o, session, snapshot, results, uploader, changeDetection, started, previous !== undefined);
+    log.info(renderBackupSummary(summary).split("\n").join("\n  "));
+    const files: ManifestFile[] = [];
+    const cryptMode = o.crypt.mode;
+    for (const r of results) for (const f of r.stored) files.push(describeFile(f.filename, f.bytes, cryptMode));
+    const logBlob = encodeBlob(new TextEncoder().encode(log.text()), o.crypt.encodeOptions);
+    await session.uploadBlob(CLIENT_LOG_FILE, logBlob);
+    files.push(describeFile(CLIENT_LOG_FILE, logBlob, cryptMode));
+    const manifest = createManifest(
+      {
+        snapshot: session.snapshot,
+        files,
+        keyFingerprint: o.crypt.fingerprint,
+        unprotected: summary.warnings > 0 ? { warnings: summary.warnings } : {},
+      },
+      o.crypt.signKey,
+    );
+    o.signal?.throwIfAborted();
+    summary.snapshot = await session.finish(encodeManifest(manifest));
+    summary.durationSeconds = (performance.now() - started) / 1000;
+    return summary;
+  } catch (err) {
+    progress.stop();
+    await session.abort();
+    throw err;
+  } finally {
+    pool.close();
+  }
+}
+
+function summarize(
+  o: BackupOptions,
+  session: BackupSession,
+  snapshot: string,
+  results: ArchiveResult[],
+  uploader: ChunkUploader,
+  changeDetection: ChangeDetection,
+  started: number,
+  usedPrevious: boolean,
+): BackupSummary {
+  const s = uploader.stats;
+  const sum = (f: (r: ArchiveResult) => number) => results.reduce((n, r) => n + f(r), 0);
+  const warningList = results.flatMap((r) => r.warnings);
+  return {
+    snapshot,
+    store: o.store,
+    ns: o.ns ?? "",
+    upid: session.upid,
+    previous: usedPrevious ? session.previous!.time : null,
+    changeDetection,
+    cryptMode: o.crypt.mode,
+    keyFingerprint: o.crypt.fingerprint,
+    durationSeconds: (performance.now() - started) / 1000,
+    files: sum((r) => (r.kind === "tree" ? r.files.total : 0)),
+    filesRead: sum((r) => (r.kind === "tree" ? r.files.read : 0)),
+    filesUnchanged: sum((r) => (r.kind === "tree" ? r.files.reused : 0)),
+    totalBytes: sum((r) => r.size),
+    bytesRead: sum((r) => r.bytesRead),
+    bytesNew: s.newBytes,
+    bytesUploaded: s.uploadedBytes,
+    chunks: s.chunks,
+    chunksNew: s.newChunks,
+    chunksReused: s.knownChunks + s.reusedChunks,
+    chunksKnown: s.knownChunks,
+    chunksUnread: s.reusedChunks,
+    zeroChunks: s.zeroChunks,
+    warnings: warningList.length,
+    warningList,
+    archives: results.map((r) => ({
+      name: r.name,
+      kind: r.kind,
+      source: r.source,
+      size: r.size,
+      bytesRead: r.bytesRead,
+      files: r.files.total,
+      filesRead: r.files.read,
+      filesUnchanged: r.files.reused,
+      zeroChunks: r.zeroChunks,
+      warnings: r.warnings.length,
+    })),
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * Worker thread of the decoder pool: decrypts, decompresses and digest-checks fetched chunks
+ * off the main thread during restores. Messages: {keys} once, then {id, blob, digest} in,
+ * {id, data} or {id, error} out; buffers are transferred.
+ */
+import { decodeBlob } from "../datastore/blob.ts";
+
+declare const self: Worker;
+
+let dataKeys = new Map<number, Uint8Array>();
+let digestKey: Uint8Array | undefined;
+const MAX_CHUNK = 16 * 1024 * 1024;
+
+self.onmessage = (event: MessageEvent) => {
+  const m = event.data as { keys?: { dataKeys: Array<[number, Uint8Array]>; digestKey?: Uint8Array }; id: number; blob: Uint8Array; digest: string };
+  if (m.keys) {
+    dataKeys = new Map(m.keys.dataKeys);
+    digestKey = m.keys.digestKey;
+    return;
+  }
+  try {
+    const out = decodeBlob(m.blob, {
+      name: `chunk ${m.digest.slice(0, 12)}…`,
+      keyLookup: (id) => dataKeys.get(id),
+      digestKey,
+      expectedDigest: m.digest,
+      maxDecodedSize: MAX_CHUNK,
+    });
+    // Transfer needs a buffer of its own: a view into a larger one is copied first.
+    const data = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out : out.slice();
+    self.postMessage({ id: m.id, data }, [data.buffer as ArrayBuffer]);
+  } catch (err) {
+    self.postMessage({ id: m.id, error: (err as Error).message, name: (err as Error).name });
+  }
+};

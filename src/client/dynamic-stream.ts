@@ -1,0 +1,104 @@
+/**
+ * Turns a byte stream (an archive's metadata or payload stream) into chunks and a dynamic
+ * index: bytes are gathered into pieces of several MiB before the content-defined chunker sees
+ * them (chunker-cdc.ts: a chunk spanning pieces costs a copy), each chunk is digested here, on
+ * the calling thread, so index entries are appended in stream order without waiting, and handed
+ * to the uploader, whose promise is the backpressure for the archive writer.
+ *
+ * Change detection appends whole chunks of the previous snapshot's stream: `cut()` ends the
+ * current chunk at the current position, `appendKnown()` adds the previous chunks' digests.
+ */
+import { DynamicIndexWriter } from "../datastore/dynamic-index.ts";
+import { CdcChunker, type CdcOptions } from "../pipeline/chunker-cdc.ts";
+import type { Chunk } from "../pipeline/chunker-types.ts";
+import type { CryptConfig } from "./crypt.ts";
+import type { ChunkUploader } from "./upload-pipeline.ts";
+
+export const STREAM_PIECE_SIZE = 8 * 1024 * 1024;
+/** Writes at least this large skip the piece buffer (see `sink`). */
+const DIRECT_WRITE = 1024 * 1024;
+
+/** Metadata streams change a little everywhere on every backup: smaller chunks dedup better. */
+export const METADATA_CDC: Partial<CdcOptions> = { minSize: 64 * 1024, avgSize: 256 * 1024, maxSize: 1024 * 1024 };
+
+export class DynamicStreamWriter {
+  readonly index = new DynamicIndexWriter();
+  private chunker: CdcChunker;
+  private piece: Uint8Array | null = null;
+  private used = 0;
+  /** Bytes of the stream so far: accepted by the sink plus appended previous chunks. */
+  position = 0;
+
+  constructor(
+    private readonly uploader: ChunkUploader,
+    private readonly crypt: CryptConfig,
+    private readonly cdc: Partial<CdcOptions> = {},
+    private readonly pieceSize = STREAM_PIECE_SIZE,
+  ) {
+    this.chunker = new CdcChunker(cdc);
+  }
+
+  /**
+   * The archive writer's sink for this stream. Small writes are gathered into a piece; a large
+   * write (file contents read in several-MiB pieces) goes to the chunker as it is, without a
+   * copy: the writer never touches a buffer it handed over, so the chunker may keep views of it.
+   */
+  readonly sink = async (bytes: Uint8Array): Promise<void> => {
+    this.position += bytes.byteLength;
+    if (bytes.byteLength >= DIRECT_WRITE) {
+      await this.pushGathered();
+      await this.handle(this.chunker.push(bytes));
+      return;
+    }
+    if (this.used + bytes.byteLength > this.pieceSize) await this.pushGathered();
+    this.piece ??= Buffer.allocUnsafe(this.pieceSize);
+    this.piece.set(bytes, this.used);
+    this.used += bytes.byteLength;
+  };
+
+  /** Hands the gathered bytes to the chunker, which may keep views of them: the next go elsewhere. */
+  private async pushGathered(): Promise<void> {
+    if (this.used === 0) return;
+    const part = this.piece!.subarray(0, this.used);
+    this.piece = null;
+    this.used = 0;
+    await this.handle(this.chunker.push(part));
+  }
+
+  /** Ends the current chunk here (the next bytes start a new one). */
+  async cut(): Promise<void> {
+    const piece = this.piece;
+    await this.pushGathered();
+    await this.handle(this.chunker.finish());
+    this.chunker = new CdcChunker(this.cdc);
+    // Every chunk was digested and copied by the encoder: nothing refers to the piece any more,
+    // so it is reused (change detection cuts once per reused run).
+    this.piece = piece;
+  }
+
+  /** Appends chunks the session already knows (previous snapshot), without their bytes. */
+  appendKnown(chunks: Iterable<{ length: number; digest: string }>): void {
+    if (this.used !== 0) throw new Error("appendKnown needs cut() first");
+    for (const c of chunks) {
+      this.index.addChunk(c.length, c.digest);
+      this.position += c.length;
+      this.uploader.noteReused(c.length);
+    }
+  }
+
+  /** Ends the stream: the last chunk, then every upload stored; returns the index file. */
+  async finish(): Promise<Uint8Array> {
+    await this.cut();
+    await this.uploader.drain();
+    if (this.index.size !== this.position) throw new Error(`stream index covers ${this.index.size} bytes, the stream had ${this.position}`);
+    return this.index.finish();
+  }
+
+  private async handle(chunks: Chunk[]): Promise<void> {
+    for (const c of chunks) {
+      const digest = this.crypt.digest(c.data);
+      this.index.addChunk(c.data.byteLength, digest);
+      await this.uploader.add(c.data, digest);
+    }
+  }
+}

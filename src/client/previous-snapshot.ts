@@ -1,0 +1,94 @@
+/**
+ * What a backup takes from the previous snapshot of its group (docs/protocol.md: `previous`,
+ * `previous-chunk`): the indexes of the same archives, whose chunks the session may then
+ * reference without uploading them (dedup), and for file trees the metadata stream, read
+ * through a forward cursor to tell which files are unchanged (change detection by metadata).
+ *
+ * The previous snapshot is only used when it was made with the same key (or both unencrypted):
+ * chunk names differ between keys, so nothing would match.
+ */
+import { createPreviousLookup, type PreviousLookupStats } from "../archive/previous.ts";
+import { ArchiveReader } from "../archive/reader.ts";
+import type { PreviousLookup } from "../archive/reuse.ts";
+import { DynamicIndex } from "../datastore/dynamic-index.ts";
+import { FixedIndex } from "../datastore/fixed-index.ts";
+import { type Manifest, verifyManifestSignature } from "../datastore/manifest.ts";
+import { imageFile, metadataFile, payloadFile } from "./archive-spec.ts";
+import type { BackupSession, PreviousSnapshot } from "./backup-session.ts";
+import { ChunkFetcher } from "./chunk-fetcher.ts";
+import type { CryptConfig } from "./crypt.ts";
+import { IndexedStream } from "./indexed-stream.ts";
+import { checkAgainstManifest, manifestEntry } from "./snapshot-files.ts";
+import type { ChunkUploader } from "./upload-pipeline.ts";
+
+/** Why a previous snapshot cannot serve this backup, or undefined when it can. */
+export function previousUnusable(previous: PreviousSnapshot, crypt: CryptConfig): string | undefined {
+  const m = previous.manifest;
+  const encrypted = m.files.some((f) => f.crypt_mode === "encrypt");
+  if (crypt.mode === "none") return encrypted ? "it is encrypted and this backup is not" : undefined;
+  if (!encrypted) return "it is not encrypted and this backup is";
+  if (m.key_fingerprint !== crypt.fingerprint) return `it was made with key ${m.key_fingerprint}, this backup uses ${crypt.fingerprint}`;
+  try {
+    verifyManifestSignature(m, crypt.signKey!, `manifest of ${previous.time}`);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return undefined;
+}
+
+export class PreviousSnapshotFiles {
+  private readonly fetcher: ChunkFetcher;
+
+  constructor(
+    private readonly session: BackupSession,
+    private readonly manifest: Manifest,
+    crypt: CryptConfig,
+    private readonly uploader: ChunkUploader,
+  ) {
+    this.fetcher = new ChunkFetcher((d) => session.previousChunk(d), crypt, { cacheBytes: 64 * 1024 * 1024 });
+  }
+
+  /** Bytes of previous chunks fetched (metadata streams). */
+  get fetchedBytes(): number {
+    return this.fetcher.stats.wireBytes;
+  }
+
+  private async index(filename: string): Promise<Uint8Array | undefined> {
+    const entry = manifestEntry(this.manifest, filename);
+    if (!entry) return undefined;
+    const bytes = await this.session.previousFile(filename);
+    return checkAgainstManifest(entry, bytes, `previous snapshot ${this.session.previous?.time}`);
+  }
+
+  /** The previous image index of this archive; its chunks become known to the session. */
+  async image(name: string): Promise<FixedIndex | undefined> {
+    const file = imageFile(name);
+    const bytes = await this.index(file);
+    if (!bytes) return undefined;
+    const idx = FixedIndex.parse(bytes, `previous ${file}`);
+    this.uploader.addKnown(idx.digests());
+    return idx;
+  }
+
+  /**
+   * The previous file tree: both indexes (their chunks become known), and with `changeDetection`
+   * a lookup over the metadata stream that tells which files are unchanged.
+   */
+  async tree(name: string, changeDetection: boolean): Promise<{ lookup?: PreviousLookup & { stats: PreviousLookupStats }; payload: DynamicIndex } | undefined> {
+    const mFile = metadataFile(name);
+    const pFile = payloadFile(name);
+    if (!manifestEntry(this.manifest, mFile) || !manifestEntry(this.manifest, pFile)) return undefined;
+    const meta = DynamicIndex.parse((await this.index(mFile))!, `previous ${mFile}`);
+    const payload = DynamicIndex.parse((await this.index(pFile))!, `previous ${pFile}`);
+    this.uploader.addKnown(meta.digests());
+    this.uploader.addKnown(payload.digests());
+    if (!changeDetection) return { payload };
+    const metaStream = new IndexedStream(meta, this.fetcher);
+    metaStream.setPlan(Array.from({ length: meta.chunkCount }, (_, i) => i));
+    // The payload is not read for change detection, except its start and tail records, which
+    // ArchiveReader.open checks to pair the two streams.
+    const payloadStream = new IndexedStream(payload, this.fetcher, { readAheadBytes: 0 });
+    const reader = await ArchiveReader.open(metaStream, payloadStream);
+    return { lookup: createPreviousLookup(reader), payload };
+  }
+}

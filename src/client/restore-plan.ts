@@ -1,0 +1,62 @@
+/**
+ * Works out, from the metadata stream alone, which payload chunks a restore will read and in
+ * which order, so the fetcher can keep many of exactly those in flight ahead of the extractor.
+ * The selection mirrors extract.ts: an entry is restored when it or a parent directory matches
+ * a pattern (all entries without patterns); a hardlink whose first name is not restored
+ * carries that content itself.
+ */
+import { FLAG, PAYLOAD_HEADER_SIZE } from "../archive/format.ts";
+import { PatternSet } from "../archive/glob.ts";
+import type { ArchiveReader } from "../archive/reader.ts";
+import type { IndexedStream } from "./indexed-stream.ts";
+
+interface Range {
+  start: number;
+  end: number;
+}
+
+export async function planPayloadReads(reader: ArchiveReader, payload: IndexedStream, patterns: readonly string[]): Promise<number[]> {
+  if (patterns.length === 0) return Array.from({ length: payload.index.chunkCount }, (_, i) => i);
+  const select = new PatternSet(patterns);
+  const ranges: Range[] = [];
+  const linkTargets = new Map<number, { range?: Range; selected: boolean }>();
+  const selectedStack: boolean[] = [];
+  const scan = reader.scan();
+  for (let ev = await scan.next(); ev; ev = await scan.next()) {
+    const e = ev.entry;
+    if (ev.type === "end") {
+      selectedStack.pop();
+      continue;
+    }
+    if (selectedStack.length === 0) {
+      selectedStack.push(false); // the root
+      continue;
+    }
+    const parentSelected = selectedStack[selectedStack.length - 1]!;
+    const selected = parentSelected || select.matches(e.path, e.kind === "dir");
+    if (e.kind === "dir") {
+      selectedStack.push(selected);
+      if (!selected && !select.couldMatchBelow(e.path)) {
+        await scan.skipSubtree();
+      }
+      continue;
+    }
+    const f = e.file;
+    const range = f && f.payloadLength > 0 ? { start: f.payloadOffset, end: f.payloadOffset + PAYLOAD_HEADER_SIZE + f.payloadLength } : undefined;
+    if (e.flags & FLAG.hardlinkTarget) linkTargets.set(e.offset, { range, selected });
+    if (!selected) continue;
+    if (range) ranges.push(range);
+    if (e.kind === "hardlink") {
+      const t = linkTargets.get(e.hardlink!.targetOffset);
+      if (t && !t.selected && t.range) {
+        ranges.push(t.range);
+        t.selected = true; // later links to it are created as links to this one
+      }
+    }
+  }
+  const plan: number[] = [];
+  for (const r of ranges) {
+    for (const i of payload.chunksCovering(r.start, r.end)) if (plan[plan.length - 1] !== i) plan.push(i);
+  }
+  return plan;
+}

@@ -1,0 +1,144 @@
+/**
+ * The upload end of the backup pipeline (DESIGN.md §5): digest -> dedup lookup -> compress +
+ * encrypt (encoder pool, worker threads) -> upload only what the session does not know yet.
+ *
+ * The server has no "do you have it" query (docs/protocol.md: no dedup oracle), so dedup is
+ * against what this session knows: chunks it uploaded, and every chunk of the previous
+ * snapshot's indexes it downloaded. Everything else is uploaded; the server keeps one copy.
+ *
+ * Memory stays bounded: `add` waits while more than `maxInFlightBytes` of chunks are being
+ * encoded or uploaded, and at most `maxUploads` requests are on the wire at once (over Bun's
+ * keep-alive connection pool). The first failure stops the pipeline: the next `add` or `drain`
+ * throws it, naming the chunk.
+ */
+import { shortDigest } from "../datastore/digest.ts";
+import type { EncoderPool } from "../pipeline/encoder-pool.ts";
+import { IbsError, withContext } from "../util/errors.ts";
+import { ApiRequestError } from "./http.ts";
+import { Limiter } from "./limiter.ts";
+
+export interface UploadStats {
+  /** Chunk references written to indexes (including reused and deduplicated ones). */
+  chunks: number;
+  bytes: number;
+  /** Chunks uploaded by this backup, their plaintext bytes and their encoded (compressed, encrypted) bytes. */
+  newChunks: number;
+  newBytes: number;
+  uploadedBytes: number;
+  /** Chunks already known to the session (uploaded earlier in it, or in the previous snapshot). */
+  knownChunks: number;
+  knownBytes: number;
+  /** Image chunks that were all zero (never hashed; uploaded at most once). */
+  zeroChunks: number;
+  /** Chunks of the previous snapshot appended by change detection without reading anything. */
+  reusedChunks: number;
+  reusedBytes: number;
+}
+
+export function emptyUploadStats(): UploadStats {
+  return { chunks: 0, bytes: 0, newChunks: 0, newBytes: 0, uploadedBytes: 0, knownChunks: 0, knownBytes: 0, zeroChunks: 0, reusedChunks: 0, reusedBytes: 0 };
+}
+
+export interface ChunkUploaderOptions {
+  maxInFlightBytes?: number;
+  maxUploads?: number;
+}
+
+export type UploadChunk = (digest: string, blob: Uint8Array) => Promise<void>;
+
+export class ChunkUploader {
+  readonly stats: UploadStats = emptyUploadStats();
+  private readonly known = new Set<string>();
+  private readonly memory: Limiter;
+  private readonly wire: Limiter;
+  private readonly pending = new Set<Promise<void>>();
+  private failure: Error | undefined;
+
+  constructor(
+    private readonly pool: Pick<EncoderPool, "encode">,
+    private readonly send: UploadChunk,
+    options: ChunkUploaderOptions = {},
+  ) {
+    this.memory = new Limiter(options.maxInFlightBytes ?? 64 * 1024 * 1024);
+    this.wire = new Limiter(options.maxUploads ?? 8);
+  }
+
+  /** Marks digests as present on the server for this session (a downloaded previous index). */
+  addKnown(digests: Iterable<string>): void {
+    for (const d of digests) this.known.add(d);
+  }
+
+  isKnown(digest: string): boolean {
+    return this.known.has(digest);
+  }
+
+  /**
+   * Takes the next chunk of an index. The caller may reuse `data` once this returns (the pool
+   * copies it); the returned promise is the backpressure.
+   */
+  async add(data: Uint8Array, digest: string): Promise<void> {
+    this.throwIfFailed();
+    const n = data.byteLength;
+    this.stats.chunks++;
+    this.stats.bytes += n;
+    if (this.known.has(digest)) {
+      this.stats.knownChunks++;
+      this.stats.knownBytes += n;
+      return;
+    }
+    this.known.add(digest);
+    this.stats.newChunks++;
+    this.stats.newBytes += n;
+    await this.memory.acquire(n);
+    this.throwIfFailed();
+    let job: Promise<void>;
+    try {
+      // A plain Uint8Array view: the pool copies with .slice() and transfers the copy's buffer,
+      // and Buffer#slice does not copy, so a Buffer would have its whole backing store detached.
+      const encoded = this.pool.encode(Buffer.isBuffer(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data);
+      job = encoded
+        .then((blob) => this.wire.run(1, () => this.sendWithRetry(digest, blob)))
+        .catch((err) => {
+          this.failure ??= withContext(`upload chunk ${shortDigest(digest)}`, err);
+        })
+        .finally(() => {
+          this.memory.release(n);
+          this.pending.delete(job);
+        });
+    } catch (err) {
+      this.memory.release(n);
+      throw err;
+    }
+    this.pending.add(job);
+  }
+
+  /** Counts chunks appended from the previous snapshot (they are known to the session). */
+  noteReused(bytes: number): void {
+    this.stats.chunks++;
+    this.stats.bytes += bytes;
+    this.stats.reusedChunks++;
+    this.stats.reusedBytes += bytes;
+  }
+
+  /** Waits until every upload so far is stored; throws the first failure. */
+  async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+    this.throwIfFailed();
+  }
+
+  private async sendWithRetry(digest: string, blob: Uint8Array): Promise<void> {
+    try {
+      await this.send(digest, blob);
+    } catch (err) {
+      // An answer from the server is final; a dropped connection is worth one more try.
+      if (err instanceof ApiRequestError || this.failure) throw err;
+      await Bun.sleep(500);
+      await this.send(digest, blob);
+    }
+    this.stats.uploadedBytes += blob.byteLength;
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure instanceof IbsError ? this.failure : new IbsError(this.failure.message);
+  }
+}
