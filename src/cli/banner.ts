@@ -30,6 +30,14 @@ export function firstStartBanner(config: NodeConfig): string {
     ...(config.defaultDatastore
       ? [`Datastore:   ${config.defaultDatastore.name} at ${config.defaultDatastore.path} (see: ironcore-backup datastore stats ${config.defaultDatastore.name}${dd})`]
       : []),
+    ...(config.defaultDatastore && existsSync(pwFile)
+      ? [
+          `Back up:     ironcore-backup backup etc.ibsar:/etc --crypt-mode none \\`,
+          `               --repository ${INITIAL_ADMIN}@${host}:${config.listen.port}:${config.defaultDatastore.name} \\`,
+          `               --fingerprint ${certificateFingerprint(config.tls.cert)} --password-file ${pwFile}`,
+          `             (encrypted: key create, key register, --keyfile; see README "Quick tour")`,
+        ]
+      : []),
     `Logs:        ${config.logDir}/<service>.log (JSON lines; try: jq . ${config.logDir}/api.log)`,
     `Services:    ironcore-backup status --services${dd}`,
   ];
