@@ -18,5 +18,7 @@ export const routeGroups: RouteGroup[] = (
     import("./reader.ts"),
     import("./snapshots.ts"),
     import("./keys.ts"),
+    import("./datastores.ts"),
+    import("./datastore-namespaces.ts"),
   ])
 ).map((m) => m.default);

@@ -6,12 +6,14 @@
  */
 import { beforeAll, describe, expect, test } from "bun:test";
 import { z } from "zod";
+import { join } from "node:path";
 import { updateAcl } from "../../../src/access/acl.ts";
 import { ROLES } from "../../../src/access/roles.ts";
 import { createToken } from "../../../src/access/tokens.ts";
 import { createUser } from "../../../src/access/users.ts";
 import type { ApiApp } from "../../../src/api/app.ts";
 import { createSelfSignedPair } from "../../../src/api/tls/certificate.ts";
+import { createDatastore, createNamespace } from "../../../src/datastore/admin/index.ts";
 import { route, routeGroup } from "../../../src/api/route.ts";
 import { routeGroups } from "../../../src/api/routes/index.ts";
 import { testApi, testNode, tokenHeader, type TestNode } from "./access-test-helpers.ts";
@@ -24,6 +26,8 @@ const HOLDERS: Record<string, string[]> = {
   "Datastore.Read": ["Admin", "DatastoreAdmin", "DatastoreReader"],
   "Datastore.Prune": ["Admin", "DatastoreAdmin", "DatastorePowerUser"],
   "Datastore.Audit": ["Admin", "Audit", "DatastoreAdmin", "DatastoreReader", "DatastoreAudit"],
+  "Datastore.Modify": ["Admin", "DatastoreAdmin"],
+  "Datastore.Allocate": ["Admin"],
   "Remote.Read": ["Admin", "RemoteAdmin", "RemoteSyncOperator"],
   "Remote.Modify": ["Admin", "RemoteAdmin"],
   "Tape.Write": ["Admin", "TapeAdmin", "TapeOperator"],
@@ -60,7 +64,11 @@ interface Case {
   /** A grant here does not. */
   other: string;
   request: (i: number) => { method: string; url: string; body?: unknown };
+  /** Makes what request(i) removes. */
+  prepare?: (i: number) => Promise<unknown>;
 }
+
+const storePath = (name: string) => join(node.dir, "stores", name);
 
 const CASES: Case[] = [
   { group: "users", what: "list users", need: "Sys.Audit", matching: "/access", other: "/datastore/s1", request: () => ({ method: "GET", url: "/access/users" }) },
@@ -82,6 +90,25 @@ const CASES: Case[] = [
   { group: "datastore", what: "back up into a namespace", need: "Datastore.Backup", matching: "/datastore/s1", other: "/datastore/s2", request: () => ({ method: "POST", url: "/m/datastore/s1/backup?ns=a/b" }) },
   { group: "datastore", what: "read a store", need: "Datastore.Read", matching: "/datastore", other: "/datastore/s2", request: () => ({ method: "GET", url: "/m/datastore/s1/read" }) },
   { group: "datastore", what: "prune a store", need: "Datastore.Prune", matching: "/datastore/s1", other: "/remote/s1", request: () => ({ method: "DELETE", url: "/m/datastore/s1/prune" }) },
+  // The datastore administration routes, on the stores st1 and qst made in beforeAll.
+  { group: "datastores", what: "list datastores (filtered per store)", need: "authenticated", matching: "/", other: "/tape", request: () => ({ method: "GET", url: "/datastore" }) },
+  { group: "datastores", what: "show a datastore", need: "Datastore.Audit", matching: "/datastore/st1", other: "/datastore/st2", request: () => ({ method: "GET", url: "/datastore/st1" }) },
+  { group: "datastores", what: "datastore stats", need: "Datastore.Audit", matching: "/datastore", other: "/remote", request: () => ({ method: "GET", url: "/datastore/st1/stats" }) },
+  { group: "datastores", what: "probe a datastore", need: "Datastore.Audit", matching: "/", other: "/system", request: () => ({ method: "GET", url: "/datastore/st1/probe" }) },
+  { group: "datastores", what: "create a datastore", need: "Datastore.Allocate", matching: "/datastore", other: "/datastore/st1",
+    request: (i) => ({ method: "POST", url: "/datastore", body: { name: `made${i}`, path: storePath(`made${i}`) } }) },
+  { group: "datastores", what: "remove a datastore", need: "Datastore.Allocate", matching: "/", other: "/datastore/st1",
+    prepare: (i) => createDatastore(node.db, { name: `gone${i}`, path: storePath(`gone${i}`) }), request: (i) => ({ method: "DELETE", url: `/datastore/gone${i}?destroy-data=1` }) },
+  { group: "datastores", what: "set a datastore's mode", need: "Datastore.Modify", matching: "/datastore/st1", other: "/datastore/st2",
+    request: () => ({ method: "PUT", url: "/datastore/st1/mode", body: { mode: "online" } }) },
+  { group: "datastores", what: "quarantine a datastore", need: "Datastore.Modify", matching: "/datastore/qst", other: "/datastore/st1",
+    request: () => ({ method: "POST", url: "/datastore/qst/quarantine", body: { reason: "matrix" } }) },
+  { group: "datastores", what: "reindex a datastore", need: "Datastore.Modify", matching: "/datastore", other: "/system", request: () => ({ method: "POST", url: "/datastore/st1/reindex" }) },
+  { group: "datastore-namespaces", what: "list namespaces", need: "Datastore.Audit", matching: "/datastore/st1", other: "/datastore/st2", request: () => ({ method: "GET", url: "/datastore/st1/namespaces" }) },
+  { group: "datastore-namespaces", what: "create a namespace", need: "Datastore.Modify", matching: "/datastore/st1", other: "/datastore/st1/dev",
+    request: () => ({ method: "POST", url: "/datastore/st1/namespaces", body: { ns: "prod" } }) },
+  { group: "datastore-namespaces", what: "remove a namespace", need: "Datastore.Modify", matching: "/datastore/st1/tmp", other: "/datastore/st2",
+    prepare: (i) => createNamespace(node.db, "st1", `tmp/n${i}`), request: (i) => ({ method: "DELETE", url: `/datastore/st1/namespaces?ns=tmp/n${i}` }) },
   { group: "remote", what: "read a remote", need: "Remote.Read", matching: "/remote/offsite", other: "/remote/other", request: () => ({ method: "GET", url: "/m/remote/offsite" }) },
   { group: "remote", what: "change a remote", need: "Remote.Modify", matching: "/remote", other: "/datastore/offsite", request: () => ({ method: "PUT", url: "/m/remote/offsite" }) },
   { group: "tape", what: "write a tape", need: "Tape.Write", matching: "/tape", other: "/tape/changer", request: () => ({ method: "POST", url: "/m/tape/lto1" }) },
@@ -97,6 +124,8 @@ beforeAll(async () => {
   await createSelfSignedPair(node.config.tls, { nodeName: "matrix" });
   api = testApi(node, { groups: [...routeGroups, ...futureGroups] });
   await createUser(node.db, { userid: "fixture@ibs" });
+  await createDatastore(node.db, { name: "st1", path: storePath("st1") });
+  await createDatastore(node.db, { name: "qst", path: storePath("qst") });
   // One user per (role, grant path); its token has the user's rights (no privilege separation).
   const paths = new Set(CASES.flatMap((c) => [c.matching, c.other]));
   for (const role of ROLES) {
@@ -112,6 +141,7 @@ beforeAll(async () => {
 async function call(c: Case, headers: Record<string, string>): Promise<Response> {
   const i = counter++;
   if (c.what === "remove a user") await createUser(node.db, { userid: `victim${i}@ibs` });
+  await c.prepare?.(i);
   const r = c.request(i);
   return api.app.request(`/api/v1${r.url}`, {
     method: r.method,
