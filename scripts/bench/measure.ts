@@ -1,0 +1,160 @@
+/**
+ * Runs one client command and measures it: wall time, CPU time, and peak RSS of the process
+ * tree.
+ *
+ * Peak RSS comes from two sources and the larger wins:
+ *   - GNU time (`/usr/bin/time -f ...`, Debian package `time`): the kernel's ru_maxrss of the
+ *     command, exact for a single process (restic, borg and the IBS client are each one
+ *     process; threads share it);
+ *   - polling /proc/<pid>/status VmHWM of every process in the tree every 25 ms and summing
+ *     the per-process peaks: covers helper processes a tool might spawn (an upper bound, since
+ *     the peaks need not coincide).
+ * Without /usr/bin/time only the polling is used (VmHWM read just before exit can miss the
+ * last few ms of growth).
+ */
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const GNU_TIME = "/usr/bin/time";
+
+/** Where GNU time writes its numbers; run.ts points it into the work dir so Ctrl-C leaves nothing behind. */
+let scratchDir = tmpdir();
+export function setScratchDir(dir: string): void {
+  scratchDir = dir;
+}
+
+export interface Measured {
+  wallSeconds: number;
+  cpuSeconds: number | null;
+  peakRssBytes: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Shown in the error when the command fails. */
+  what: string;
+}
+
+export class ToolFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ToolFailure";
+  }
+}
+
+export function haveGnuTime(): boolean {
+  return existsSync(GNU_TIME);
+}
+
+function children(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const c = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim();
+      if (c) for (const x of c.split(/\s+/)) out.push(Number(x));
+    }
+  } catch {
+    // the process is gone
+  }
+  return out;
+}
+
+function vmHwmBytes(pid: number): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Per-pid peak of every process below root (root excluded when it is the GNU time wrapper). */
+function pollTree(root: number, includeRoot: boolean, peaks: Map<number, number>): void {
+  const stack = includeRoot ? [root] : children(root);
+  while (stack.length) {
+    const pid = stack.pop()!;
+    const hwm = vmHwmBytes(pid);
+    if (hwm > (peaks.get(pid) ?? 0)) peaks.set(pid, hwm);
+    stack.push(...children(pid));
+  }
+}
+
+export async function measure(cmd: string[], opts: RunOptions): Promise<Measured> {
+  const useTime = haveGnuTime();
+  const tmp = mkdtempSync(join(scratchDir, "time-"));
+  const timeFile = join(tmp, "time");
+  const argv = useTime ? [GNU_TIME, "-f", "%M %U %S", "-o", timeFile, ...cmd] : cmd;
+  const peaks = new Map<number, number>();
+  const t0 = performance.now();
+  const proc = Bun.spawn(argv, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const stdoutP = new Response(proc.stdout).text();
+  const stderrP = new Response(proc.stderr).text();
+  const timer = setInterval(() => pollTree(proc.pid, !useTime, peaks), 25);
+  pollTree(proc.pid, !useTime, peaks);
+  const code = await proc.exited;
+  const wallSeconds = (performance.now() - t0) / 1000;
+  clearInterval(timer);
+  const [stdout, stderr] = await Promise.all([stdoutP, stderrP]);
+  let cpuSeconds: number | null = null;
+  let timeRss = 0;
+  if (useTime && existsSync(timeFile)) {
+    // GNU time may prefix "Command exited with non-zero status N"; the numbers are the last line.
+    const last = readFileSync(timeFile, "utf8").trim().split("\n").pop() ?? "";
+    const [rssKb, user, sys] = last.split(/\s+/).map(Number);
+    if (Number.isFinite(rssKb)) timeRss = rssKb! * 1024;
+    if (Number.isFinite(user) && Number.isFinite(sys)) cpuSeconds = user! + sys!;
+  }
+  rmSync(tmp, { recursive: true, force: true });
+  if (code !== 0) {
+    const tail = (stderr.trim() || stdout.trim()).split("\n").slice(-15).join("\n");
+    throw new ToolFailure(`${opts.what} failed (exit ${code}): ${cmd.join(" ")}\n${tail}`);
+  }
+  const polled = [...peaks.values()].reduce((a, b) => a + b, 0);
+  return { wallSeconds, cpuSeconds, peakRssBytes: Math.max(timeRss, polled), stdout, stderr };
+}
+
+/** Several steps that make up one operation (e.g. restoring two archives): times add, RSS is the max. */
+export function combine(parts: Measured[]): Measured {
+  return {
+    wallSeconds: parts.reduce((a, p) => a + p.wallSeconds, 0),
+    cpuSeconds: parts.every((p) => p.cpuSeconds !== null) ? parts.reduce((a, p) => a + p.cpuSeconds!, 0) : null,
+    peakRssBytes: Math.max(...parts.map((p) => p.peakRssBytes)),
+    stdout: parts.map((p) => p.stdout).join(""),
+    stderr: parts.map((p) => p.stderr).join(""),
+  };
+}
+
+/** Runs a setup command (not measured); throws a ToolFailure naming it on failure. */
+export function runChecked(cmd: string[], opts: RunOptions & { stdin?: string }): string {
+  const r = Bun.spawnSync(cmd, {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdin: opts.stdin !== undefined ? Buffer.from(opts.stdin) : "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  if (r.exitCode !== 0) {
+    const tail = (r.stderr.toString().trim() || r.stdout.toString().trim()).split("\n").slice(-15).join("\n");
+    throw new ToolFailure(`${opts.what} failed (exit ${r.exitCode}): ${cmd.join(" ")}\n${tail}`);
+  }
+  return r.stdout.toString();
+}
+
+/** Apparent size of every file below dir (bytes the repository holds, not disk blocks). */
+export function treeBytes(dir: string): number {
+  let total = 0;
+  const stack = [dir];
+  while (stack.length) {
+    const d = stack.pop()!;
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) stack.push(p);
+      else if (e.isFile()) total += Bun.file(p).size;
+    }
+  }
+  return total;
+}

@@ -1,0 +1,183 @@
+/**
+ * IBS, driven the way a user does: the compiled binary as server (`run all --data-dir D` on a
+ * free loopback port, its default datastore `local`) and as client (`backup`, `restore`) over
+ * HTTPS with the server's fingerprint pinned. Encrypted with a keyfile protected by scrypt, as
+ * a user would create it; the server accepts it after `key register`.
+ *
+ * Peak RSS and CPU in the tables are the client's; the server's peak RSS and CPU per phase are
+ * reported beside them (it runs on the same 2 cores during every IBS step).
+ */
+import { X509Certificate } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import type { Dataset } from "../dataset.ts";
+import { combine, measure, runChecked, ToolFailure, treeBytes, type Measured } from "../measure.ts";
+import type { BackupPhase, ToolAdapter } from "./types.ts";
+
+const ROOT = join(import.meta.dir, "..", "..", "..");
+
+function freePort(): number {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
+/** utime + stime of a process in seconds (/proc/<pid>/stat fields 14 and 15, in clock ticks). */
+function cpuSecondsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+function vmHwm(pid: number): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** `bun src/main.ts`: the working tree without compiling (slower start, transpiler memory in the RSS). */
+export function ibsFromSource(): string[] {
+  return [process.execPath, join(ROOT, "src", "main.ts")];
+}
+
+/** Builds the binary from the working tree into dir (compile/build.ts, what `bun run compile` runs). */
+export function buildIbs(dir: string): string {
+  const out = join(dir, "ironcore-backup");
+  runChecked([process.execPath, join(ROOT, "compile", "build.ts"), out], { cwd: ROOT, what: "building ironcore-backup (compile/build.ts)" });
+  return out;
+}
+
+/** getCommand: the compiled binary ([path]) or, with --ibs-from-source, [bun, src/main.ts]. */
+export function ibsAdapter(getCommand: () => string[]): ToolAdapter {
+  let bin: string[] = [];
+  let dataDir = "";
+  let server: Subprocess | null = null;
+  let serverLog = "";
+  let ds: Dataset | null = null;
+  let env: Record<string, string> = {};
+  let repository = "";
+  let keyfile = "";
+  let lastSnapshot = "";
+  const notes: string[] = [];
+
+  function client(args: string[]): string[] {
+    return [...bin, ...args, "--repository", repository, "--keyfile", keyfile, "--output-format", "json"];
+  }
+
+  /** Runs a measured client step and notes the server's CPU during it. */
+  async function step(what: string, cmd: string[]): Promise<Measured> {
+    if (server?.exitCode !== null && server?.exitCode !== undefined) throw new ToolFailure(`ironcore-backup server exited (code ${server.exitCode}) before ${what}; see ${serverLog}`);
+    const cpu0 = cpuSecondsOf(server!.pid);
+    const m = await measure(cmd, { env, what });
+    const cpu = cpuSecondsOf(server!.pid) - cpu0;
+    notes.push(`${what}: server CPU ${cpu.toFixed(1)} s (client ${m.cpuSeconds?.toFixed(1) ?? "?"} s)`);
+    return m;
+  }
+
+  return {
+    name: "ibs",
+    async unavailable() {
+      try {
+        bin = getCommand();
+      } catch (err) {
+        return `could not build or find the ironcore-backup binary: ${(err as Error).message.split("\n")[0]}`;
+      }
+      const help = Bun.spawnSync([...bin, "--help"], { env: { ...process.env, NO_COLOR: "1" }, stdout: "pipe", stderr: "pipe" })
+        .stdout.toString()
+        .replace(/\x1b\[[0-9;]*m/g, "");
+      const missing = ["backup", "restore"].filter((c) => !new RegExp(`^\\s+${c}\\b`, "m").test(help));
+      if (missing.length) return `this ironcore-backup has no ${missing.join(" or ")} command yet`;
+      return null;
+    },
+    describe() {
+      const v = runChecked([...bin, "--version"], { what: "ironcore-backup --version" }).trim();
+      return `${v}; server 'run all' on loopback, datastore 'local', keyfile with scrypt, encrypted (AES-256-GCM), zstd level 1`;
+    },
+    async init(workDir, dataset) {
+      ds = dataset;
+      dataDir = join(workDir, "server");
+      mkdirSync(dataDir, { recursive: true });
+      const port = freePort();
+      writeFileSync(join(dataDir, "ironcore.toml"), `[api]\nlisten = "127.0.0.1:${port}"\n`);
+      serverLog = join(workDir, "server.out");
+      server = Bun.spawn([...bin, "run", "all", "--data-dir", dataDir, "--quiet"], {
+        env: { ...process.env, NO_COLOR: "1" },
+        stdin: "ignore",
+        stdout: Bun.file(serverLog),
+        stderr: Bun.file(join(workDir, "server.err")),
+      });
+      const pem = join(dataDir, "api.pem");
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        if (server.exitCode !== null) throw new ToolFailure(`ironcore-backup run all exited with ${server.exitCode}: ${readFileSync(join(workDir, "server.err"), "utf8").trim().split("\n").pop()}`);
+        if (existsSync(pem) && existsSync(join(dataDir, "initial-admin-password"))) {
+          const ok = await fetch(`https://127.0.0.1:${port}/api/v1/health`, { tls: { ca: readFileSync(pem, "utf8") } } as RequestInit).then((r) => r.ok, () => false);
+          if (ok) break;
+        }
+        if (Date.now() > deadline) throw new ToolFailure(`ironcore-backup server did not answer on 127.0.0.1:${port} within 60 s; see ${join(workDir, "server.err")}`);
+        await Bun.sleep(100);
+      }
+      const password = readFileSync(join(dataDir, "initial-admin-password"), "utf8").trim();
+      const fingerprint = new X509Certificate(readFileSync(pem, "utf8")).fingerprint256;
+      keyfile = join(workDir, "bench.key");
+      env = {
+        NO_COLOR: "1",
+        IBS_PASSWORD: password,
+        IBS_FINGERPRINT: fingerprint,
+        IBS_KEY_PASSPHRASE: "ibs-bench-passphrase",
+        IBS_CLIENT_CONFIG_DIR: join(workDir, "client-config"),
+      };
+      repository = `admin@ibs@127.0.0.1:${port}:local`;
+      runChecked([...bin, "key", "create", keyfile], { env, what: "ironcore-backup key create" });
+      const info = JSON.parse(runChecked([...bin, "key", "show", keyfile, "--output-format", "json"], { env, what: "ironcore-backup key show" }));
+      runChecked([...bin, "key", "register", info.fingerprint, "--data-dir", dataDir], { env, what: "ironcore-backup key register" });
+    },
+    async backup(phase: BackupPhase) {
+      const m = await step(`ibs backup (${phase})`, client(["backup", `tree.ibsar:${ds!.tree}`, `disk.img:${ds!.image}`, "--backup-type", "host", "--backup-id", "bench"]));
+      let summary: any;
+      try {
+        summary = JSON.parse(m.stdout.trim().split("\n").pop() ?? "");
+      } catch {
+        throw new ToolFailure(`ibs backup (${phase}) printed no JSON summary; stdout: ${m.stdout.slice(0, 500)}`);
+      }
+      if (!summary.snapshot) throw new ToolFailure(`ibs backup (${phase}): the JSON summary names no snapshot`);
+      lastSnapshot = summary.snapshot;
+      notes.push(
+        `${phase}: files read/unchanged ${summary.filesRead}/${summary.filesUnchanged}, read ${(summary.bytesRead / 2 ** 20).toFixed(1)} MiB, ` +
+          `new ${(summary.bytesNew / 2 ** 20).toFixed(1)} MiB, uploaded ${(summary.bytesUploaded / 2 ** 20).toFixed(1)} MiB, warnings ${summary.warnings}`,
+      );
+      return m;
+    },
+    async restore(target) {
+      mkdirSync(target, { recursive: true });
+      const paths = { tree: join(target, "tree"), image: join(target, "disk.img") };
+      // One archive per restore command (the CLI's shape), run one after the other as a user would.
+      const tree = await step("ibs restore tree", client(["restore", lastSnapshot, "tree.ibsar", paths.tree]));
+      const image = await step("ibs restore image", client(["restore", lastSnapshot, "disk.img", paths.image]));
+      return { measured: combine([tree, image]), paths };
+    },
+    storedBytes: () => treeBytes(join(dataDir, "datastores", "local")),
+    notes() {
+      const hwm = server ? vmHwm(server.pid) : NaN;
+      return [...notes, ...(Number.isFinite(hwm) ? [`server (run all) peak RSS ${(hwm / 2 ** 20).toFixed(0)} MiB`] : [])];
+    },
+    async close() {
+      const s = server;
+      if (!s || s.exitCode !== null) return;
+      s.kill("SIGTERM");
+      // The runner gives roles 30 s to stop; past 40 s, kill it.
+      const timer = setTimeout(() => s.kill("SIGKILL"), 40_000);
+      await s.exited;
+      clearTimeout(timer);
+    },
+  };
+}
