@@ -24,6 +24,7 @@ const main = defineCommand({
     snapshot: () => import("./cli/snapshot.ts").then((m) => m.default),
     benchmark: () => import("./cli/benchmark.ts").then((m) => m.default),
     s3: () => import("./cli/s3.ts").then((m) => m.default),
+    prune: () => import("./cli/prune.ts").then((m) => m.default),
   },
 });
 

@@ -21,13 +21,17 @@ import { LocalBackend } from "./backends/local.ts";
 import { Catalog, type CatalogStats } from "./catalog/catalog.ts";
 import { type RecoveryResult, recoverCatalog } from "./catalog/recovery.ts";
 import { type ReindexResult, reindexCatalog } from "./catalog/reindex.ts";
-import { type ChunkInsertOptions, type ChunkInsertResult, type ChunkReadOptions, ChunkStore } from "./chunk-store.ts";
+import { type ChunkInsertOptions, type ChunkInsertResult, type ChunkReadOptions, chunkName, ChunkStore } from "./chunk-store.ts";
 import { CONFIG_KEY, type DatastoreConfig, type DatastoreMode, DATASTORE_MODES, newDatastoreConfig, parseDatastoreConfig, writeDatastoreConfig } from "./datastore-config.ts";
 import { DatastoreError, ModeError } from "./errors.ts";
+import { tryLock } from "./lock.ts";
 import { LockPaths } from "./lock-paths.ts";
 import type { GroupStore } from "./group-store.ts";
 import type { NamespaceStore } from "./namespace-store.ts";
 import { SnapshotStore } from "./snapshot-store.ts";
+
+/** How long a chunk write waits for a GC batch that is deleting the same chunk. */
+const CONDEMNED_WAIT_MS = 120_000;
 
 export interface DatastoreOptions {
   /** Name used in messages (default: the directory's name). */
@@ -54,6 +58,7 @@ export class Datastore implements AccessGuard {
   readonly snapshots: SnapshotStore;
   readonly namespaces: NamespaceStore;
   readonly groups: GroupStore;
+  readonly locks: LockPaths;
   private cached: { config: DatastoreConfig; stamp: string };
 
   private constructor(dir: string, options: DatastoreOptions, config: DatastoreConfig, stamp: string) {
@@ -63,12 +68,14 @@ export class Datastore implements AccessGuard {
     this.backend = options.backend ?? new LocalBackend(dir);
     this.catalog = Catalog.open(join(dir, ".ibs", "catalog.db"));
     this.chunks = new ChunkStore(this.backend);
+    this.locks = new LockPaths(join(dir, ".ibs", "locks"));
     this.snapshots = new SnapshotStore({
       backend: this.backend,
       chunks: this.chunks,
-      locks: new LockPaths(join(dir, ".ibs", "locks")),
+      locks: this.locks,
       catalog: this.catalog,
       guard: this,
+      claimChunks: (digests) => this.hasChunks(digests),
     });
     this.namespaces = this.snapshots.namespaces;
     this.groups = this.snapshots.groups;
@@ -139,46 +146,100 @@ export class Datastore implements AccessGuard {
 
   // ---- chunks (catalog kept in step) -------------------------------------------------
 
-  /** Checks and stores a chunk; the catalog row is marked stored only once the object is durable. */
+  /**
+   * Checks and stores a chunk; the catalog row is marked stored only once the object is
+   * durable. A chunk GC is deleting right now is waited for and then stored again.
+   */
   async insertChunk(digest: string, blob: Uint8Array, options?: ChunkInsertOptions): Promise<ChunkInsertResult> {
     this.assert("write", "store chunks");
-    this.catalog.chunkWriteStarted(digest);
-    let result: ChunkInsertResult;
-    try {
-      result = await this.chunks.insert(digest, blob, options);
-    } catch (err) {
-      this.catalog.dropPendingChunk(digest); // refused upload or failed write: nothing was stored
-      throw err;
+    const deadline = Date.now() + CONDEMNED_WAIT_MS;
+    for (;;) {
+      const start = this.catalog.chunkWriteStarted(digest);
+      if (start === "condemned") {
+        await this.awaitCondemned(digest, deadline);
+        continue;
+      }
+      let result: ChunkInsertResult;
+      try {
+        result = await this.chunks.insert(digest, blob, options);
+      } catch (err) {
+        if (start === "new") this.catalog.dropPendingChunk(digest); // refused upload or failed write: nothing was stored
+        throw err;
+      }
+      const stored = result.created ? result.storedSize : ((await this.chunks.stat(digest))?.size ?? result.storedSize);
+      if (this.catalog.chunkStored(digest, stored)) return { ...result, storedSize: stored };
+      // GC condemned the existing row after our touch (possible only without a writer epoch
+      // older than its cutoff); the object may be gone, so store it again.
     }
-    const stored = result.created ? result.storedSize : ((await this.chunks.stat(digest))?.size ?? result.storedSize);
-    this.catalog.chunkStored(digest, stored);
-    return { ...result, storedSize: stored };
   }
 
-  /** Whether the chunk is stored (asks the backend when the catalog does not know it). Hits are touched for GC. */
+  /** Whether the chunk is stored (asks the backend when the catalog does not know it). A yes is a claim: see hasChunks. */
   async hasChunk(digest: string): Promise<boolean> {
-    if (this.catalog.hasChunk(digest)) {
-      this.catalog.touchChunks([digest]);
-      return true;
-    }
-    const st = await this.chunks.stat(digest);
-    if (st) this.catalog.chunkStored(digest, st.size);
-    return st !== null;
+    return (await this.hasChunks([digest]))[0]!;
   }
 
-  /** Batched dedup query ("which of these do you have?"); hits are touched for GC in one transaction. */
+  /**
+   * Batched dedup query ("which of these do you have?"). Each yes is an atomic claim that
+   * touches the chunk, so a GC cannot remove it while the asking writer's epoch lives
+   * (docs/formats.md §10); a chunk GC is deleting right now is answered no (upload it again).
+   */
   async hasChunks(digests: readonly string[]): Promise<boolean[]> {
-    const answers = digests.map((d) => this.catalog.hasChunk(d));
+    const answers = this.catalog.claimChunks(digests);
     for (let i = 0; i < digests.length; i++) {
       if (answers[i]) continue;
-      const st = await this.chunks.stat(digests[i]!);
-      if (st) {
-        this.catalog.chunkStored(digests[i]!, st.size);
-        answers[i] = true;
-      }
+      const digest = digests[i]!;
+      if (this.catalog.chunkState(digest) === 2 && !(await this.settleCondemnedIfGcIdle(digest))) continue;
+      const st = await this.chunks.stat(digest);
+      if (st) answers[i] = this.catalog.chunkStored(digest, st.size);
     }
-    this.catalog.touchChunks(digests.filter((_, i) => answers[i]));
     return answers;
+  }
+
+  /**
+   * Starts a GC writer epoch for chunk work outside a snapshot writer (a session's dedup
+   * queries before begin(), sync). Chunks it claims or stores are safe from GC until release().
+   */
+  registerWriter(purpose: string): { id: number; release(): void } {
+    const id = this.catalog.registerWriter(purpose);
+    let live = true;
+    return {
+      id,
+      release: () => {
+        if (live) this.catalog.unregisterWriter(id);
+        live = false;
+      },
+    };
+  }
+
+  /** Waits until GC has finished deleting a condemned chunk (or settles it when that GC died). */
+  private async awaitCondemned(digest: string, deadline: number): Promise<void> {
+    for (;;) {
+      if (this.catalog.chunkState(digest) !== 2) return;
+      if (await this.settleCondemnedIfGcIdle(digest)) return;
+      if (Date.now() > deadline) {
+        throw new DatastoreError(
+          `${chunkName(digest)}: garbage collection is removing it and did not finish within ${CONDEMNED_WAIT_MS / 1000} s`,
+          "try again when garbage collection has finished",
+        );
+      }
+      await Bun.sleep(20);
+    }
+  }
+
+  /**
+   * A condemned row whose GC is gone (the GC lock is free) is settled against the backend.
+   * The shared GC lock is held meanwhile so that no new GC can condemn the row again under us.
+   * Returns false when a GC is running (it will finish the deletion itself).
+   */
+  private async settleCondemnedIfGcIdle(digest: string): Promise<boolean> {
+    const probe = await tryLock(this.locks.gc(), "shared", "chunk write");
+    if (!probe) return false;
+    try {
+      this.catalog.settleCondemned(digest, (await this.chunks.stat(digest)) !== null);
+      return true;
+    } finally {
+      probe.release();
+    }
   }
 
   async readChunk(digest: string, options?: ChunkReadOptions): Promise<Uint8Array> {
@@ -202,7 +263,7 @@ export class Datastore implements AccessGuard {
     return key;
   }
 
-  /** Deletes chunks (GC sweep). Catalog rows go first, for the same reason as markBadChunk. */
+  /** Deletes chunks unconditionally (not GC, which condemns first). Catalog rows go first, as in markBadChunk. */
   async removeChunks(digests: readonly string[]): Promise<void> {
     this.assert("write", "remove chunks");
     this.catalog.removeChunks(digests);

@@ -5,6 +5,7 @@
  *   <group key>/meta.lck               owner and notes changes
  *   <group key>/<time>.lck             snapshot: writer/forget exclusive, readers shared
  *   <group key>/<time>.manifest.lck    serialises updates of the manifest's unprotected part
+ *   gc.lck                             garbage collection (exclusive); writers probe it shared
  * Always on the local disk, also for S3 datastores (locks are per node, like PBS's /run locks).
  */
 import { join } from "node:path";
@@ -23,6 +24,11 @@ export class LockPaths {
 
   namespace(ns: Namespace): string {
     return join(this.dir, namespaceKey(ns), "namespace.lck");
+  }
+
+  /** Held exclusively by a running GC: writers meeting a condemned chunk probe it to tell a live GC from a dead one. */
+  gc(): string {
+    return join(this.dir, "gc.lck");
   }
 
   snapshot(snap: SnapshotRef): string {

@@ -123,6 +123,8 @@ export class SnapshotStore {
     }
     const purpose = options.purpose ?? "backup";
     const held: FileLock[] = [];
+    // The writer's GC epoch starts before anything it could reuse is looked up (docs/formats.md §10).
+    const writerEpoch = this.ctx.catalog?.registerWriter(`${purpose} ${describeSnapshot(ref)}`);
     try {
       held.push(
         await this.ctx.lockOrThrow(this.ctx.locks.group(ref), "exclusive", purpose, {
@@ -153,9 +155,10 @@ export class SnapshotStore {
         else await this.removeIncomplete(leftover.ref);
       }
       const c = this.ctx;
-      return new SnapshotWriter(ref, { backend: c.backend, chunks: c.chunks, catalog: c.catalog, guard: c.guard, locks: held });
+      return new SnapshotWriter(ref, { backend: c.backend, chunks: c.chunks, catalog: c.catalog, guard: c.guard, locks: held, claimChunks: c.claimChunks, writerEpoch });
     } catch (err) {
       for (const lock of held.reverse()) lock.release();
+      if (writerEpoch !== undefined) this.ctx.catalog?.unregisterWriter(writerEpoch);
       throw err;
     }
   }

@@ -6,6 +6,11 @@
  * leftovers of a writer that died are removed by the next writer of the group or by recovery.
  *
  * commit() and abort() both end the writer and release its locks; a failed commit aborts.
+ *
+ * GC safety: the writer's epoch (catalog `writers` row, registered by SnapshotStore.begin)
+ * lives until commit or abort, and commit claims every chunk the indexes reference before the
+ * manifest is written. A claim touches the chunk atomically, so GC cannot remove it any more;
+ * a chunk GC condemned before the claim makes the commit fail instead of losing data.
  */
 import type { Backend } from "./backends/backend.ts";
 import { inspectBlob } from "./blob.ts";
@@ -16,6 +21,7 @@ import { sha256Hex, shortDigest } from "./digest.ts";
 import type { AccessGuard } from "./access.ts";
 import { DatastoreError } from "./errors.ts";
 import type { FileLock } from "./lock.ts";
+import type { ChunkClaimer } from "./store-context.ts";
 import { createManifest, type CryptMode, describeFile, encodeManifest, type Manifest, type ManifestFile, type Unprotected, verifyManifestSignature } from "./manifest.ts";
 import { describeSnapshot, MANIFEST_FILENAME, type SnapshotRef, snapshotKey, validateArchiveFilename } from "./snapshot-path.ts";
 
@@ -44,6 +50,10 @@ export interface WriterContext {
   catalog?: Catalog;
   guard: AccessGuard;
   locks: FileLock[];
+  /** Claims chunks for the commit check (Datastore.hasChunks); see the file comment. */
+  claimChunks?: ChunkClaimer;
+  /** Catalog `writers` row of this session, removed when the writer ends. */
+  writerEpoch?: number;
 }
 
 export class SnapshotWriter {
@@ -173,19 +183,37 @@ export class SnapshotWriter {
 
   private async checkChunksPresent(): Promise<void> {
     const seen = new Set<string>();
-    for (const [filename, file] of this.files) {
-      if (!file.index) continue;
-      for (const digest of file.index.digests()) {
-        if (seen.has(digest)) continue;
-        seen.add(digest);
-        // The catalog answers for almost every chunk; the backend is asked only when it does not know.
-        if (this.ctx.catalog?.hasChunk(digest) || (await this.ctx.chunks.has(digest))) continue;
+    const batch: { digest: string; filename: string }[] = [];
+    const flush = async () => {
+      const answers = await this.claim(batch.map((b) => b.digest));
+      const missing = answers.indexOf(false);
+      if (missing >= 0) {
+        const { digest, filename } = batch[missing]!;
         throw new DatastoreError(
           `snapshot ${describeSnapshot(this.ref)}: index '${filename}' references chunk ${shortDigest(digest)} which is not in the datastore; not committing`,
           "upload the missing chunks, or run the backup again",
         );
       }
+      batch.length = 0;
+    };
+    for (const [filename, file] of this.files) {
+      if (!file.index) continue;
+      for (const digest of file.index.digests()) {
+        if (seen.has(digest)) continue;
+        seen.add(digest);
+        batch.push({ digest, filename });
+        if (batch.length >= 1024) await flush();
+      }
     }
+    if (batch.length) await flush();
+  }
+
+  private async claim(digests: string[]): Promise<boolean[]> {
+    if (this.ctx.claimChunks) return this.ctx.claimChunks(digests);
+    const answers: boolean[] = [];
+    // The catalog answers for almost every chunk; the backend is asked only when it does not know.
+    for (const d of digests) answers.push(this.ctx.catalog?.hasChunk(d) || (await this.ctx.chunks.has(d)));
+    return answers;
   }
 
   private indexInfo(): Map<string, IndexFileInfo> {
@@ -196,6 +224,10 @@ export class SnapshotWriter {
 
   private releaseLocks(): void {
     for (const lock of this.ctx.locks) lock.release();
+    if (this.ctx.writerEpoch !== undefined) {
+      this.ctx.catalog?.unregisterWriter(this.ctx.writerEpoch); // after the catalog shows the commit
+      this.ctx.writerEpoch = undefined;
+    }
   }
 
   private assertOpen(action: string): void {

@@ -10,12 +10,17 @@ import { LockedError } from "./errors.ts";
 import { describeHolder, type FileLock, lockWithTimeout, type LockMode, tryLock } from "./lock.ts";
 import type { LockPaths } from "./lock-paths.ts";
 
+/** Atomic "stored, and now touched" answers for chunks a writer will reference (Datastore.hasChunks). */
+export type ChunkClaimer = (digests: readonly string[]) => Promise<boolean[]>;
+
 export interface StoreContextOptions {
   backend: Backend;
   chunks: ChunkStore;
   locks: LockPaths;
   catalog?: Catalog;
   guard?: AccessGuard;
+  /** How commits check their chunks; without it: catalog row or backend stat (no GC protection). */
+  claimChunks?: ChunkClaimer;
 }
 
 export interface LockRefusal {
@@ -31,6 +36,7 @@ export class StoreContext {
   readonly locks: LockPaths;
   readonly catalog?: Catalog;
   readonly guard: AccessGuard;
+  readonly claimChunks?: ChunkClaimer;
 
   constructor(options: StoreContextOptions) {
     this.backend = options.backend;
@@ -38,6 +44,7 @@ export class StoreContext {
     this.locks = options.locks;
     this.catalog = options.catalog;
     this.guard = options.guard ?? ALLOW_ALL;
+    this.claimChunks = options.claimChunks;
   }
 
   /**

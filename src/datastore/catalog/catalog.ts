@@ -13,6 +13,7 @@ import { dirname } from "node:path";
 import { bytesToHex, digestToBytes } from "../digest.ts";
 import type { Manifest } from "../manifest.ts";
 import { type BackupType, formatBackupTime, formatNamespace, type GroupRef, type Namespace, parseBackupTime, parseNamespace, type SnapshotRef } from "../snapshot-path.ts";
+import { processStartTime } from "../../util/proc.ts";
 import { migrate } from "./schema.ts";
 
 export interface IndexFileInfo {
@@ -65,6 +66,21 @@ export interface CatalogStats {
   /** Bytes the snapshots describe (image and stream sizes), before dedup and compression. */
   logicalBytes: number;
   badChunks: number;
+}
+
+export interface WriterRow {
+  id: number;
+  pid: number;
+  pstart: number;
+  /** Unix ms when the writer registered. */
+  started: number;
+  purpose: string;
+}
+
+/** Position in the rolling verify order (Catalog.chunksDueForVerify). */
+export interface VerifyCursor {
+  verifiedAt: number | null;
+  digest: Uint8Array;
 }
 
 export type PendingOpKind = "snapshot" | "group" | "namespace" | "chunk";
@@ -127,35 +143,69 @@ export class Catalog {
   }
 
   // ---- chunks -------------------------------------------------------------------------
+  //
+  // Row states: 0 stored, 1 write started, 2 condemned (GC decided to delete the object; it
+  // deletes the row only after the object). Every "do we have it" answer that a writer may
+  // rely on is an atomic claim (UPDATE ... WHERE state = 0 that also touches the row), so it
+  // serialises with GC's conditional condemnation: either the claim came first and the touch
+  // spares the chunk, or the condemnation came first and the answer is "no" (upload again).
 
   /** Drops a chunk row only if its write never completed. */
   dropPendingChunk(digest: string): void {
-    this.db.query("DELETE FROM chunks WHERE digest = ? AND state <> 0").run(digestToBytes(digest));
+    this.db.query("DELETE FROM chunks WHERE digest = ? AND state = 1").run(digestToBytes(digest));
   }
 
-  /** Records that a chunk write starts (no change when the chunk row already exists). */
-  chunkWriteStarted(digest: string, now = Date.now()): void {
-    this.db
-      .query("INSERT INTO chunks (digest, stored_size, state, first_seen, last_touched) VALUES (?, 0, 1, ?, ?) ON CONFLICT(digest) DO NOTHING")
-      .run(digestToBytes(digest), now, now);
+  /**
+   * Records that a chunk write starts: "new" (a state-1 row was added), "existing" (the row
+   * was there and is now touched), or "condemned" (GC is deleting it: wait, then retry).
+   */
+  chunkWriteStarted(digest: string, now = Date.now()): "new" | "existing" | "condemned" {
+    const d = digestToBytes(digest);
+    return this.transaction(() => {
+      const row = this.db.query("SELECT state FROM chunks WHERE digest = ?").get(d) as { state: number } | null;
+      if (!row) {
+        this.db.query("INSERT INTO chunks (digest, stored_size, state, first_seen, last_touched) VALUES (?, 0, 1, ?, ?)").run(d, now, now);
+        return "new";
+      }
+      if (row.state === 2) return "condemned";
+      this.db.query("UPDATE chunks SET last_touched = max(last_touched, ?) WHERE digest = ?").run(now, d);
+      return "existing";
+    });
   }
 
-  /** The chunk object is durable (created now, or found existing): mark it stored and touched. */
-  chunkStored(digest: string, storedSize: number, now = Date.now()): void {
-    this.db
+  /**
+   * The chunk object is durable (created now, or found existing): mark it stored and touched.
+   * Returns false, changing nothing, when GC has condemned the row meanwhile (the object may
+   * be gone: the caller must store it again once GC is done with it).
+   */
+  chunkStored(digest: string, storedSize: number, now = Date.now()): boolean {
+    const { changes } = this.db
       .query(
         `INSERT INTO chunks (digest, stored_size, state, first_seen, last_touched) VALUES (?1, ?2, 0, ?3, ?3)
-         ON CONFLICT(digest) DO UPDATE SET stored_size = ?2, state = 0, last_touched = ?3`,
+         ON CONFLICT(digest) DO UPDATE SET stored_size = ?2, state = 0, last_touched = max(last_touched, ?3) WHERE state <> 2`,
       )
       .run(digestToBytes(digest), storedSize, now);
+    return changes > 0;
   }
 
-  /** Dedup hits: a writer references these existing chunks (GC must not sweep them now). */
+  /**
+   * Dedup claims: for each digest, true when the chunk is stored, in which case it is touched
+   * in the same statement (GC cannot condemn it afterwards while the claimer's epoch lives).
+   */
+  claimChunks(digests: readonly string[], now = Date.now()): boolean[] {
+    const stmt = this.db.query("UPDATE chunks SET last_touched = max(last_touched, ?) WHERE digest = ? AND state = 0");
+    return this.transaction(() => digests.map((d) => stmt.run(now, digestToBytes(d)).changes > 0));
+  }
+
+  /** Touches stored chunks (a claim whose answer is not needed). */
   touchChunks(digests: Iterable<string>, now = Date.now()): void {
-    const stmt = this.db.query("UPDATE chunks SET last_touched = ? WHERE digest = ?");
-    this.transaction(() => {
-      for (const d of digests) stmt.run(now, digestToBytes(d));
-    });
+    this.claimChunks([...digests], now);
+  }
+
+  /** 0 stored, 1 write started, 2 condemned, null when the catalog has no row. */
+  chunkState(digest: string): 0 | 1 | 2 | null {
+    const row = this.db.query("SELECT state FROM chunks WHERE digest = ?").get(digestToBytes(digest)) as { state: 0 | 1 | 2 } | null;
+    return row ? row.state : null;
   }
 
   /** Verify bookkeeping (RUNTIME): lets verify skip chunks checked recently. */
@@ -174,8 +224,68 @@ export class Catalog {
     });
   }
 
+  // ---- condemned chunks (GC sweep) ----------------------------------------------------
+
+  /**
+   * Condemns the chunks that are still stored, unmarked in `generation` and untouched since
+   * `cutoff` (unix ms), atomically per row. Returns those condemned with their stored sizes.
+   */
+  condemnChunks(digests: readonly Uint8Array[], generation: number, cutoff: number): { digest: Uint8Array; size: number }[] {
+    const stmt = this.db.query(
+      "UPDATE chunks SET state = 2 WHERE digest = ? AND state = 0 AND mark_gen < ? AND last_touched < ? RETURNING stored_size",
+    );
+    return this.transaction(() => {
+      const out: { digest: Uint8Array; size: number }[] = [];
+      for (const d of digests) {
+        const row = stmt.get(d, generation, cutoff) as { stored_size: number } | null;
+        if (row) out.push({ digest: d, size: row.stored_size });
+      }
+      return out;
+    });
+  }
+
+  /** The objects of these condemned chunks are deleted: drop their rows. */
+  forgetCondemned(digests: readonly Uint8Array[]): void {
+    const stmt = this.db.query("DELETE FROM chunks WHERE digest = ? AND state = 2");
+    this.transaction(() => {
+      for (const d of digests) stmt.run(d);
+    });
+  }
+
+  /** Condemned rows (a GC that died mid-sweep leaves them). */
+  condemnedChunks(): string[] {
+    return (this.db.query("SELECT digest FROM chunks WHERE state <> 0 AND state = 2").all() as { digest: Uint8Array }[]).map((r) => bytesToHex(r.digest));
+  }
+
+  /** Settles a condemned row once no GC is running: stored again when the object survived, else dropped. */
+  settleCondemned(digest: string, objectExists: boolean): void {
+    const d = digestToBytes(digest);
+    if (objectExists) this.db.query("UPDATE chunks SET state = 0 WHERE digest = ? AND state = 2").run(d);
+    else this.db.query("DELETE FROM chunks WHERE digest = ? AND state = 2").run(d);
+  }
+
+  // ---- writer epochs (GC) -------------------------------------------------------------
+
+  /** Registers a chunk writer (backup session, sync) of this process; returns its id. */
+  registerWriter(purpose: string, now = Date.now()): number {
+    const row = this.db
+      .query("INSERT INTO writers (pid, pstart, started, purpose) VALUES (?, ?, ?, ?) RETURNING id")
+      .get(process.pid, processStartTime(), now, purpose) as { id: number };
+    return row.id;
+  }
+
+  unregisterWriter(id: number): void {
+    this.db.query("DELETE FROM writers WHERE id = ?").run(id);
+  }
+
+  /** Registered writers, oldest first; the caller decides liveness (pid + pstart). */
+  writers(): WriterRow[] {
+    return this.db.query("SELECT id, pid, pstart, started, purpose FROM writers ORDER BY started, id").all() as WriterRow[];
+  }
+
+  /** Chunk writes that started and were not confirmed (state 1). "state <> 0" lets SQLite use the partial index. */
   pendingChunks(): { digest: string; since: number }[] {
-    return (this.db.query("SELECT digest, first_seen FROM chunks WHERE state <> 0").all() as { digest: Uint8Array; first_seen: number }[]).map((r) => ({
+    return (this.db.query("SELECT digest, first_seen FROM chunks WHERE state <> 0 AND state = 1").all() as { digest: Uint8Array; first_seen: number }[]).map((r) => ({
       digest: bytesToHex(r.digest),
       since: r.first_seen,
     }));
@@ -215,6 +325,105 @@ export class Catalog {
     this.transaction(() => {
       for (const d of digests) stmt.run(generation, digestToBytes(d));
     });
+  }
+
+  /** Marks raw 32-byte digests with `generation` in one transaction; returns those without a catalog row. */
+  markChunkDigests(digests: readonly Uint8Array[], generation: number): Uint8Array[] {
+    const stmt = this.db.query("UPDATE chunks SET mark_gen = ? WHERE digest = ?");
+    return this.transaction(() => digests.filter((d) => stmt.run(generation, d).changes === 0));
+  }
+
+  /** Up to `limit` sweep candidates after `cursor` in digest order: stored, unmarked in `generation`, untouched since `cutoff`. */
+  gcCandidates(cursor: Uint8Array, generation: number, cutoff: number, limit: number): Uint8Array[] {
+    return (
+      this.db
+        .query("SELECT digest FROM chunks WHERE digest > ? AND state = 0 AND mark_gen < ? AND last_touched < ? ORDER BY digest LIMIT ?")
+        .all(cursor, generation, cutoff, limit) as { digest: Uint8Array }[]
+    ).map((r) => r.digest);
+  }
+
+  /** Stored chunks marked in `generation` (in use) and not (pending: unreferenced but too recent to remove). */
+  gcFigures(generation: number): { inUse: { chunks: number; bytes: number }; pending: { chunks: number; bytes: number } } {
+    const rows = this.db
+      .query("SELECT mark_gen = ?1 AS used, count(*) AS n, coalesce(sum(stored_size), 0) AS bytes FROM chunks WHERE state = 0 GROUP BY mark_gen = ?1")
+      .all(generation) as { used: number; n: number; bytes: number }[];
+    const pick = (used: number) => {
+      const r = rows.find((x) => x.used === used);
+      return { chunks: r?.n ?? 0, bytes: r?.bytes ?? 0 };
+    };
+    return { inUse: pick(1), pending: pick(0) };
+  }
+
+  badChunkRows(): { key: string; digest: string; size: number }[] {
+    return (this.db.query("SELECT key, digest, size FROM bad_chunks ORDER BY key").all() as { key: string; digest: Uint8Array; size: number }[]).map((r) => ({
+      key: r.key,
+      digest: bytesToHex(r.digest),
+      size: r.size,
+    }));
+  }
+
+  removeBadChunks(keys: readonly string[]): void {
+    const stmt = this.db.query("DELETE FROM bad_chunks WHERE key = ?");
+    this.transaction(() => {
+      for (const k of keys) stmt.run(k);
+    });
+  }
+
+  // ---- verify hooks -------------------------------------------------------------------
+
+  /** Records one verify result for many chunks (RUNTIME columns), in one transaction. */
+  setChunkVerifyStates(digests: readonly string[], state: "ok" | "corrupt", at = Date.now()): void {
+    const stmt = this.db.query("UPDATE chunks SET verify_state = ?, verified_at = ? WHERE digest = ?");
+    this.transaction(() => {
+      for (const d of digests) stmt.run(state, at, digestToBytes(d));
+    });
+  }
+
+  /** State and last verification of one chunk, or null without a row. */
+  chunkVerifyInfo(digest: string): { state: 0 | 1 | 2; verifyState: "ok" | "corrupt" | null; verifiedAt: number | null } | null {
+    const row = this.db.query("SELECT state, verify_state, verified_at FROM chunks WHERE digest = ?").get(digestToBytes(digest)) as {
+      state: 0 | 1 | 2;
+      verify_state: "ok" | "corrupt" | null;
+      verified_at: number | null;
+    } | null;
+    return row ? { state: row.state, verifyState: row.verify_state, verifiedAt: row.verified_at } : null;
+  }
+
+  storedChunkCount(): number {
+    return (this.db.query("SELECT count(*) AS n FROM chunks WHERE state = 0").get() as { n: number }).n;
+  }
+
+  /**
+   * The next stored chunks to verify, least recently verified first (never verified first),
+   * after `cursor` and verified before `before` (unix ms). Keyset paging over (verified_at, digest).
+   */
+  chunksDueForVerify(cursor: VerifyCursor | null, before: number, limit: number): { digest: string; size: number; verifiedAt: number | null }[] {
+    type Row = { digest: Uint8Array; stored_size: number; verified_at: number | null };
+    let rows: Row[] = [];
+    const c = cursor ?? { verifiedAt: null, digest: new Uint8Array(0) };
+    if (c.verifiedAt === null) {
+      rows = this.db
+        .query("SELECT digest, stored_size, verified_at FROM chunks WHERE state = 0 AND verified_at IS NULL AND digest > ? ORDER BY digest LIMIT ?")
+        .all(c.digest, limit) as Row[];
+    }
+    if (rows.length < limit) {
+      const after = c.verifiedAt === null ? { at: -1, digest: new Uint8Array(0) } : { at: c.verifiedAt, digest: c.digest };
+      rows = rows.concat(
+        this.db
+          .query(
+            `SELECT digest, stored_size, verified_at FROM chunks
+             WHERE state = 0 AND verified_at IS NOT NULL AND verified_at < ? AND (verified_at, digest) > (?, ?)
+             ORDER BY verified_at, digest LIMIT ?`,
+          )
+          .all(before, after.at, after.digest, limit - rows.length) as Row[],
+      );
+    }
+    return rows.map((r) => ({ digest: bytesToHex(r.digest), size: r.stored_size, verifiedAt: r.verified_at }));
+  }
+
+  /** Stored chunks last verified before `before` (or never). */
+  chunksVerifiedBefore(before: number): number {
+    return (this.db.query("SELECT count(*) AS n FROM chunks WHERE state = 0 AND (verified_at IS NULL OR verified_at < ?)").get(before) as { n: number }).n;
   }
 
   getMeta(key: string): string | null {

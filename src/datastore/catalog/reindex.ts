@@ -99,7 +99,7 @@ export async function reindexCatalog(catalog: Catalog, backend: Backend, snapsho
     db.query(
       `INSERT INTO chunks (digest, stored_size, state, first_seen, last_touched)
        SELECT digest, size, 0, ?1, ?1 FROM seen_chunks WHERE true
-       ON CONFLICT(digest) DO UPDATE SET stored_size = excluded.stored_size, state = 0`,
+       ON CONFLICT(digest) DO UPDATE SET stored_size = excluded.stored_size, state = 0 WHERE chunks.state <> 2`, // condemned rows stay: their GC deletes them
     ).run(started);
     db.exec("DROP TABLE seen_chunks");
   });

@@ -5,6 +5,9 @@
  * Columns are either DERIVED (rebuilt by reindex from the datastore files, and compared by the
  * canonical dump) or RUNTIME (GC and verify bookkeeping that the files do not hold: chunk
  * first_seen/last_touched/mark_gen/verify_*; kept for chunks that still exist on reindex).
+ *
+ * Chunk row states: 0 stored, 1 write started, 2 condemned (GC is deleting the object; dedup and
+ * commits treat it as absent). The GC protocol around them is in docs/formats.md §10.
  */
 import type { Database } from "bun:sqlite";
 import { DatastoreError } from "../errors.ts";
@@ -92,6 +95,22 @@ export const MIGRATIONS: readonly string[] = [
     started INTEGER NOT NULL,           -- unix ms
     PRIMARY KEY (kind, path)
   ) WITHOUT ROWID;
+  `,
+  `
+  -- Writer epochs (RUNTIME, docs/formats.md §10): a backup session or other chunk writer
+  -- registers before its first dedup decision and deregisters after its commit or abort. GC
+  -- spares every chunk touched since the oldest live writer started; rows of dead processes
+  -- (pid + pstart no longer running) are ignored and removed by GC.
+  CREATE TABLE writers (
+    id      INTEGER PRIMARY KEY,
+    pid     INTEGER NOT NULL,
+    pstart  INTEGER NOT NULL,
+    started INTEGER NOT NULL,           -- unix ms
+    purpose TEXT NOT NULL
+  );
+
+  -- Rolling verify window: stored chunks, least recently verified (never = NULL) first.
+  CREATE INDEX chunks_by_verified ON chunks(verified_at) WHERE state = 0;
   `,
 ];
 
