@@ -25,6 +25,8 @@ const main = defineCommand({
     benchmark: () => import("./cli/benchmark.ts").then((m) => m.default),
     s3: () => import("./cli/s3.ts").then((m) => m.default),
     prune: () => import("./cli/prune.ts").then((m) => m.default),
+    gc: () => import("./cli/gc.ts").then((m) => m.default),
+    verify: () => import("./cli/verify.ts").then((m) => m.default),
   },
 });
 

@@ -1,14 +1,23 @@
 /**
- * `ironcore-backup prune ...`. For now `prune simulate`: reads a JSON array of snapshot times
- * on stdin (RFC 3339 strings, or objects `{"time", "protected"?, "incomplete"?}`) and prints
- * which the keep options would keep, as JSON `[{"time", "keep", "reason"}]` in input order.
- * The selection is src/maintenance/prune.ts (PBS semantics). `pruneSubCommands` is exported so
- * `prune <group>` can join the group once the task integration lands.
+ * `ironcore-backup prune ...`:
+ *  - `prune <TYPE/ID> --store S [--ns NS] --keep-... [--dry-run]` applies a retention policy to
+ *    one group, here and now in this process (like `snapshot forget`: metadata work that takes
+ *    moments), and lists what it kept and removed. Scheduled pruning of whole datastores or
+ *    namespaces is a `prune` job (task type `prune`, run by the gc role).
+ *  - `prune simulate` reads a JSON array of snapshot times on stdin (RFC 3339 strings, or
+ *    objects `{"time", "protected"?, "incomplete"?}`) and prints which the keep options would
+ *    keep, as JSON `[{"time", "keep", "reason"}]` in input order.
+ * The selection is src/maintenance/prune.ts (PBS semantics). citty cannot mix a positional
+ * group with subcommands, so the root command dispatches `simulate` itself.
  */
-import { defineCommand } from "citty";
-import { type KeepOptions, type PruneCandidate, selectPrune } from "../maintenance/prune.ts";
+import { defineCommand, runCommand } from "citty";
+import { requireDatastore, withRegisteredStore } from "../datastore/admin/index.ts";
+import { describeSnapshot, parseNamespace, validateGroup, type GroupRef } from "../datastore/snapshot-path.ts";
+import { keepsSomething, type KeepOptions, type PruneCandidate, type PruneResult, pruneGroup, selectPrune } from "../maintenance/prune.ts";
+import { openStateDb } from "../state/db.ts";
+import { nodeArgs, nodeConfig } from "./common.ts";
 import { machineTimeZone, resolveTimeZone } from "../tasks/calendar/zone.ts";
-import { UsageError } from "../util/errors.ts";
+import { IbsError, UsageError } from "../util/errors.ts";
 import { parseOutputFormat, printResult, table } from "./output.ts";
 
 export interface SimulateRow {
@@ -119,10 +128,52 @@ const simulate = defineCommand({
   },
 });
 
-/** `prune` subcommands; `prune <group>` joins these with the task integration. */
+/** `prune` subcommands besides `prune <group>`. */
 export const pruneSubCommands = { simulate };
 
+/** "vm/100" to a group in `ns`; errors name the argument. */
+export function parseGroupArg(text: string, ns: string | undefined): GroupRef {
+  const parts = text.split("/");
+  if (parts.length !== 2 || !parts[0] || !parts[1]) throw new UsageError(`group '${text}' is not TYPE/ID`, "e.g. vm/100 or host/web1 (namespace with --ns)");
+  return validateGroup({ ns: ns ? parseNamespace(ns) : [], type: parts[0] as GroupRef["type"], id: parts[1] });
+}
+
+export function renderPrune(r: PruneResult): string {
+  const action = (e: PruneResult["entries"][number]) => (e.keep ? "keep" : r.dryRun ? "would remove" : e.removed ? "removed" : `not removed: ${e.error ?? "unknown"}`);
+  const lines = [table(["snapshot", "action", "reason"], r.entries.map((e) => [describeSnapshot(e.snapshot), action(e), e.reason]))];
+  lines.push(r.dryRun ? `dry run: ${r.entries.filter((e) => !e.keep).length} would be removed, ${r.kept} kept` : `${r.removed} removed, ${r.kept} kept; space returns with the next garbage collection`);
+  return lines.join("\n");
+}
+
+const groupArgs = {
+  group: { type: "positional" as const, required: false as const, description: "TYPE/ID of the backup group (or 'simulate')" },
+  store: { type: "string" as const, description: "datastore name (required)" },
+  ns: { type: "string" as const, description: "namespace of the group (default the root)" },
+  ...keepArgs,
+  "dry-run": { type: "boolean" as const, description: "only list what would be removed", default: false },
+  "output-format": { type: "string" as const, description: "text (default), json or json-pretty" },
+  ...nodeArgs,
+};
+
 export default defineCommand({
-  meta: { name: "prune", description: "Retention: which snapshots keep options keep (simulate)" },
-  subCommands: pruneSubCommands,
+  meta: { name: "prune", description: "Retention: prune <TYPE/ID> --store S --keep-...; prune simulate (stdin) shows what keep options keep" },
+  args: groupArgs,
+  async run({ args, rawArgs }) {
+    const first = rawArgs.find((a) => !a.startsWith("-"));
+    if (first === "simulate" && rawArgs[0] === "simulate") {
+      await runCommand(simulate, { rawArgs: rawArgs.slice(1) });
+      return;
+    }
+    const format = parseOutputFormat(args["output-format"]);
+    if (!args.group) throw new UsageError("prune: which group? give TYPE/ID", "e.g. ironcore-backup prune vm/100 --store local --keep-last 3");
+    if (!args.store) throw new UsageError("prune: --store is required", "name the datastore: --store NAME (see ironcore-backup datastore list)");
+    const group = parseGroupArg(args.group, args.ns);
+    const keep = parseKeepArgs(args);
+    if (!keepsSomething(keep)) throw new UsageError("prune: no keep option given; that would keep everything", "give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly, --keep-yearly");
+    const config = nodeConfig(args);
+    const db = openStateDb(config.stateDb);
+    const result = await withRegisteredStore(requireDatastore(db, args.store), (ds) => pruneGroup(ds, group, keep, args["dry-run"]));
+    printResult({ ...result, entries: result.entries.map((e) => ({ ...e, name: describeSnapshot(e.snapshot) })) }, format, () => renderPrune(result));
+    if (result.errors.length) throw new IbsError(`prune ${args.group}: ${result.errors.length} snapshot(s) could not be removed: ${result.errors.join("; ")}`);
+  },
 });

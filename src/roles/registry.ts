@@ -14,8 +14,8 @@ export const roleStarters: Record<RoleName, () => Promise<RoleStart>> = {
   api: async () => (await import("./api.ts")).start,
   scheduler: async () => (await import("./scheduler.ts")).start,
   worker: async () => (await import("./worker.ts")).start,
-  verifier: async () => idle("verifier"),
-  gc: async () => idle("gc"),
+  verifier: async () => (await import("./verifier.ts")).start,
+  gc: async () => (await import("./gc.ts")).start,
   sync: async () => idle("sync"),
   notify: async () => idle("notify"),
 };

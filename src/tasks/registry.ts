@@ -45,6 +45,28 @@ const BUILTIN_TASK_TYPES: TaskTypeSpec[] = [
     description: "a restore session: sends the files and chunks of one snapshot",
     load: async () => (await import("../backup-server/session-task.ts")).runsOnlyInItsSession,
   },
+  {
+    type: "gc",
+    role: "gc",
+    needsSlot: false,
+    description: "garbage collection of one datastore: mark what snapshots reference, remove the rest",
+    load: async () => (await import("../maintenance/gc-task.ts")).gcTask,
+  },
+  {
+    type: "verify",
+    role: "verifier",
+    needsSlot: true,
+    description: "verification of a datastore, namespace or snapshot: every chunk read and checked",
+    load: async () => (await import("../maintenance/verify-task.ts")).verifyTask,
+  },
+  {
+    // Metadata work like GC (no slot), and usually scheduled just before it: the gc role runs it.
+    type: "prune",
+    role: "gc",
+    needsSlot: false,
+    description: "retention: removes the snapshots a keep policy drops, per datastore or namespace",
+    load: async () => (await import("../maintenance/prune-task.ts")).pruneTask,
+  },
 ];
 
 const extra = new Map<string, TaskTypeSpec>();

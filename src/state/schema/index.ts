@@ -5,3 +5,4 @@ export * from "./tasks.ts";
 export * from "./datastores.ts";
 export * from "./keys.ts";
 export * from "./s3.ts";
+export * from "./notifications.ts";

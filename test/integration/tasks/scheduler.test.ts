@@ -28,10 +28,10 @@ describe("scheduler", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("25");
 
-    const created = ibsJson(dir, ["job", "create", "fast", "--type", "gc", "--schedule", "*:*:0/2", "--store", "local", "--option", "keep=1", "--option", "dry=yes"]);
+    const created = ibsJson(dir, ["job", "create", "fast", "--type", "sync", "--schedule", "*:*:0/2", "--store", "local", "--option", "keep=1", "--option", "dry=yes"]);
     expect(created.options).toEqual({ keep: "1", dry: "yes" });
     expect(Date.parse(created.nextRun) - Date.now()).toBeLessThanOrEqual(2000);
-    ibsJson(dir, ["job", "create", "hourly", "--type", "verify", "--schedule", "hourly", "--store", "local"]);
+    ibsJson(dir, ["job", "create", "hourly", "--type", "sync", "--schedule", "hourly", "--store", "local"]);
     // Three days of downtime for the hourly job: its bookmark is far in the past.
     const db = new Database(join(dir, "state.db"));
     db.query("UPDATE jobs SET last_due = ? WHERE id = 'hourly'").run(Math.floor(Date.now() / 1000) - 3 * 86_400);
@@ -58,7 +58,7 @@ describe("scheduler", () => {
     expect(fast.length).toBeGreaterThanOrEqual(3);
     expect(new Set(fast).size).toBe(fast.length);
     for (let i = 1; i < fast.length; i++) expect(fast[i] - fast[i - 1]).toBe(2);
-    for (const t of tasks.filter((t) => t.jobId === "fast")) expect(t.state).toBe("no handler for task type 'gc' in this version");
+    for (const t of tasks.filter((t) => t.jobId === "fast")) expect(t.state).toBe("no handler for task type 'sync' in this version");
 
     const hourly = tasks.filter((t) => t.jobId === "hourly");
     expect(hourly.length).toBe(1);
@@ -67,12 +67,12 @@ describe("scheduler", () => {
     expect(startedAt - due).toBeLessThan(3_600_000);
 
     const show = ibsJson(dir, ["job", "show", "fast"]);
-    expect(show.lastState).toBe("no handler for task type 'gc' in this version");
+    expect(show.lastState).toBe("no handler for task type 'sync' in this version");
     expect(tasks.map((t) => t.upid)).toContain(show.lastUpid);
 
     const run = ibs(["job", "run", "hourly", "--data-dir", dir]);
     expect(run.code).toBe(1);
-    expect(run.stdout).toMatch(/^UPID:[^:]+:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:verify:local\\x3ahourly:root@pam:\n$/);
-    expect(run.stderr).toContain("no handler for task type 'verify' in this version");
+    expect(run.stdout).toMatch(/^UPID:[^:]+:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:sync:local\\x3ahourly:root@pam:\n$/);
+    expect(run.stderr).toContain("no handler for task type 'sync' in this version"); // sync has no handler yet
   }, 30_000);
 });

@@ -114,10 +114,10 @@ describe("runLocalTask (a task run where it was created)", () => {
 describe("submitTask", () => {
   test("a type without a handler ends at once with a clear error", () => {
     const n = node();
-    const row = submitTask(n.env(), { type: "gc", authId: "root@pam", workerId: "store1" });
+    const row = submitTask(n.env(), { type: "sync", authId: "root@pam", workerId: "store1" }); // no handler yet
     expect(row.status).toBe("finished");
-    expect(row.result).toBe("no handler for task type 'gc' in this version");
-    expect(readTaskLog(n.config.taskLogDir, row.upid)).toContain("TASK ERROR: no handler for task type 'gc' in this version");
+    expect(row.result).toBe("no handler for task type 'sync' in this version");
+    expect(readTaskLog(n.config.taskLogDir, row.upid)).toContain("TASK ERROR: no handler for task type 'sync' in this version");
   });
 
   test("selftest needs a slot", () => {

@@ -104,12 +104,13 @@ describe("scheduler", () => {
   test("a job without a handler in this version ends its task with a clear error", () => {
     const n = node();
     const env = n.env();
-    createJob(env, { id: "gc1", type: "gc", schedule: "*:*:0/2" }, T0);
+    // `sync` has no handler yet (gc, verify and prune got theirs with issue #7).
+    createJob(env, { id: "gc1", type: "sync", schedule: "*:*:0/2" }, T0);
     const { started, errors } = runDueJobs(env, T0 + 2000, "UTC");
     expect(errors).toEqual([]);
     expect(started[0].task.status).toBe("finished");
-    expect(started[0].task.result).toBe("no handler for task type 'gc' in this version");
-    expect(jobInfo(env, requireJobRow(env, "gc1"), T0 + 2000, "UTC").lastState).toBe("no handler for task type 'gc' in this version");
+    expect(started[0].task.result).toBe("no handler for task type 'sync' in this version");
+    expect(jobInfo(env, requireJobRow(env, "gc1"), T0 + 2000, "UTC").lastState).toBe("no handler for task type 'sync' in this version");
   });
 
   test("disabled jobs do not run; enabling does not catch up on the time they were disabled", () => {
