@@ -1,6 +1,7 @@
 /** Text renderings for `ironcore-backup datastore …` (JSON output prints the data as is). */
 import { formatSize, percent } from "../datastore/admin/human.ts";
-import type { DatastoreInfo, DatastoreReindexResult, DatastoreStatsReport, MaintenanceResult, ModeState, ProbeReport, RemoveDatastoreResult } from "../datastore/admin/index.ts";
+import type { CreateDatastoreResult, DatastoreInfo, DatastoreReindexResult, DatastoreStatsReport, MaintenanceResult, ModeState, ProbeReport, RemoveDatastoreResult, S3StoreStats } from "../datastore/admin/index.ts";
+import { REQUEST_KINDS } from "../datastore/backends/s3-counters.ts";
 import { table } from "./output.ts";
 
 export function keyValues(rows: [string, string | number][]): string {
@@ -17,15 +18,25 @@ export function renderList(list: DatastoreInfo[]): string {
   if (list.length === 0) return "no datastores (create one: ironcore-backup datastore create <name> <path>)";
   return table(
     ["NAME", "MODE", "PATH", "STATUS", "COMMENT"],
-    list.map((d) => [d.name, d.mode ?? "-", d.path, d.available ? "available" : "UNAVAILABLE", d.comment ?? ""]),
+    list.map((d) => [d.name, d.mode ?? "-", d.s3 ? `${d.path} (s3 ${d.s3.endpoint}:${d.s3.bucket}${d.s3.prefix ? `/${d.s3.prefix}` : ""})` : d.path, d.available ? "available" : "UNAVAILABLE", d.comment ?? ""]),
   ) + (list.some((d) => !d.available) ? `\n\n${list.filter((d) => !d.available).map((d) => `${d.name}: ${d.status}`).join("\n")}` : "");
+}
+
+function s3Where(s3: { endpoint: string; bucket: string; prefix: string }): string {
+  return `endpoint ${s3.endpoint}, bucket ${s3.bucket}${s3.prefix ? `, prefix ${s3.prefix}` : " (bucket root)"}`;
+}
+
+export function renderCreate(r: CreateDatastoreResult): string {
+  const d = r.datastore;
+  if (d.s3) return `created S3 datastore ${d.name} on ${s3Where(d.s3)}; local directory ${d.path} (id ${d.storeId}, cache ${formatSize(d.s3.cacheSize)})`;
+  return `${r.created ? "created" : "adopted"} datastore ${d.name} at ${d.path} (id ${d.storeId})`;
 }
 
 export function renderShow(d: DatastoreInfo): string {
   return keyValues([
     ["name", d.name],
     ["path", d.path],
-    ["backend", d.backend],
+    ["backend", d.s3 ? `s3: ${s3Where(d.s3)}, cache ${formatSize(d.s3.cacheSize)}` : d.backend],
     ["id", d.storeId],
     ["status", d.status],
     ["mode", modeText(d.mode, d.modeReason)],
@@ -44,7 +55,11 @@ export function renderMode(m: ModeState): string {
 const STATUS_LABEL = { ok: "OK", warn: "WARN", fail: "FAIL", skip: "SKIP" } as const;
 
 export function renderProbe(r: ProbeReport): string {
-  const head = r.name ? `probe of datastore ${r.name} at ${r.path}` : `probe of ${r.path}`;
+  const head = r.s3
+    ? `probe of S3 datastore ${r.name} (${s3Where(r.s3)}${r.s3.url ? `, ${r.s3.url}` : ""}), local directory ${r.path}`
+    : r.name
+      ? `probe of datastore ${r.name} at ${r.path}`
+      : `probe of ${r.path}`;
   const width = Math.max(...r.checks.map((c) => c.check.length));
   const lines = r.checks.map((c) => `${STATUS_LABEL[c.status].padEnd(4)}  ${c.check.padEnd(width)}  ${c.message}`);
   const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? "" : "s"}`;
@@ -86,6 +101,7 @@ export function renderStats(s: DatastoreStatsReport): string {
     rows.push(["content", `unknown: ${s.contentError}`]);
   }
   rows.push(["last gc", maintenance(s.lastGc)], ["last verify", maintenance(s.lastVerify)]);
+  if (s.s3) rows.push(...s3Rows(s.s3));
   return keyValues(rows);
 }
 
@@ -102,4 +118,19 @@ export function renderRemove(r: RemoveDatastoreResult): string {
   if (!r.destroyed) return `datastore ${r.name} removed from this node; its data stays in ${r.path} (adopt it again with: datastore create ${r.name} ${r.path} --reuse)`;
   const left = r.leftovers.length ? `; left alone (not IBS's): ${r.leftovers.join(", ")}` : "";
   return `datastore ${r.name} removed and its data in ${r.path} destroyed${left}`;
+}
+
+function s3Rows(s3: S3StoreStats): [string, string | number][] {
+  const rows: [string, string | number][] = [
+    ["s3", s3Where(s3)],
+    ["chunk cache", `${formatSize(s3.cache.bytes)} of ${formatSize(s3.cache.maxBytes)} (${s3.cache.entries} chunks) in ${s3.cache.dir}`],
+    ["requests", `${s3.totalRequests}${s3.countersSince ? ` since ${s3.countersSince}` : ""}`],
+  ];
+  for (const kind of REQUEST_KINDS) {
+    const c = s3.requests[kind];
+    const extra = [c.failed ? `${c.failed} failed` : "", c.throttled ? `${c.throttled} throttled` : "", c.retries ? `${c.retries} retries` : ""].filter(Boolean).join(", ");
+    const bytes = c.bytesUp ? `, ${formatSize(c.bytesUp)} up` : c.bytesDown ? `, ${formatSize(c.bytesDown)} down` : "";
+    rows.push([`  ${kind}`, `${c.requests}${bytes}${extra ? ` (${extra})` : ""}`]);
+  }
+  return rows;
 }

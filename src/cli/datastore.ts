@@ -21,15 +21,16 @@ import {
   removeNamespace,
   setDatastoreMode,
   showDatastore,
+  parseCacheSize,
   updateDatastoreComment,
   type ProbeReport,
 } from "../datastore/admin/index.ts";
 import { ui } from "../log/logger.ts";
 import { openStateDb, type StateDb } from "../state/db.ts";
-import { IbsError } from "../util/errors.ts";
+import { IbsError, UsageError } from "../util/errors.ts";
 import { withAdminSession } from "./admin-session.ts";
 import { nodeArgs, nodeConfig } from "./common.ts";
-import { renderList, renderMode, renderProbe, renderReindex, renderRemove, renderShow, renderStats } from "./datastore-render.ts";
+import { renderCreate, renderList, renderMode, renderProbe, renderReindex, renderRemove, renderShow, renderStats } from "./datastore-render.ts";
 import { outputFormatArg, parseOutputFormat, printResult, table } from "./output.ts";
 
 type NodeArgs = { config?: unknown; "data-dir"?: unknown };
@@ -47,24 +48,62 @@ const nameArg = { name: { type: "positional" as const, required: true as const, 
 const common = { ...outputFormatArg, ...nodeArgs };
 
 const create = defineCommand({
-  meta: { name: "create", description: "Prepare a directory as a datastore and register it (--reuse adopts an existing IBS datastore there)" },
+  meta: {
+    name: "create",
+    description: "Prepare a directory as a datastore and register it (--reuse adopts an existing IBS datastore there); --backend s3 puts the content in a bucket, with .ibs/ and the chunk cache in --cache-dir",
+  },
   args: {
     ...nameArg,
-    path: { type: "positional", required: true, description: "absolute path of the datastore directory (empty or missing)" },
+    path: { type: "positional", required: false, description: "absolute path of the datastore directory (empty or missing); for --backend s3 use --cache-dir" },
     comment: { type: "string", description: "free text shown in lists" },
     reuse: { type: "boolean", description: "adopt the IBS datastore that already exists at the path", default: false },
+    backend: { type: "string", description: "local (default) or s3", default: "local" },
+    "s3-endpoint": { type: "string", description: "S3 endpoint name (see: ironcore-backup s3 endpoint list)" },
+    bucket: { type: "string", description: "bucket (must exist; IBS never creates buckets)" },
+    prefix: { type: "string", description: "key prefix in the bucket (default: the datastore name; '' for the bucket root)" },
+    "cache-dir": { type: "string", description: "local directory of an S3 datastore: .ibs/ (catalog, locks) and the chunk cache" },
+    "cache-size": { type: "string", description: "chunk cache budget, e.g. 64GiB (default 1GiB; 0: no cache)" },
     ...common,
   },
   async run({ args }) {
     const format = parseOutputFormat(args["output-format"]);
+    const s3 = args.backend === "s3";
+    if (!s3 && args.backend !== "local") throw new UsageError(`--backend '${args.backend}' is unknown`, "use local (a directory) or s3 (a bucket)");
+    if (s3 && (!args["s3-endpoint"] || !args.bucket || !(args["cache-dir"] ?? args.path))) {
+      throw new UsageError("an S3 datastore needs --s3-endpoint, --bucket and --cache-dir", "e.g. datastore create offsite --backend s3 --s3-endpoint ceph1 --bucket ibs-offsite --cache-dir /var/cache/ironcore-backup/offsite");
+    }
+    if (s3 && args.path && args["cache-dir"] && args.path !== args["cache-dir"]) throw new UsageError("give the local directory of an S3 datastore once: --cache-dir");
+    if (!s3 && !args.path) throw new UsageError("datastore create needs the path of the datastore directory", "e.g. datastore create store1 /srv/ibs/store1");
+    if (!s3 && (args["s3-endpoint"] || args.bucket || args["cache-dir"])) throw new UsageError("--s3-endpoint, --bucket and --cache-dir are for --backend s3");
+    // Not resolved here: a relative path is refused by createDatastore (exit 2), as for local stores.
+    const path = (s3 ? (args["cache-dir"] ?? args.path) : args.path)!;
     const result = await withAdminSession(args, (s) =>
-      s.change("datastore.create", args.name, () => createDatastore(s.db, { name: args.name, path: args.path, comment: args.comment, reuse: args.reuse }), {
-        path: args.path,
-        reuse: args.reuse,
-      }),
+      s.change(
+        "datastore.create",
+        args.name,
+        () =>
+          createDatastore(s.db, {
+            name: args.name,
+            path,
+            comment: args.comment,
+            reuse: args.reuse,
+            backend: s3 ? "s3" : "local",
+            s3: s3
+              ? {
+                  endpoint: args["s3-endpoint"]!,
+                  bucket: args.bucket!,
+                  prefix: args.prefix,
+                  cacheSize: args["cache-size"] !== undefined ? parseCacheSize(args["cache-size"]) : undefined,
+                  configDir: s.config.configDir,
+                  host: s.config.node,
+                }
+              : undefined,
+          }),
+        s3 ? { path, backend: "s3", endpoint: args["s3-endpoint"], bucket: args.bucket, prefix: args.prefix ?? args.name } : { path, reuse: args.reuse },
+      ),
     );
     for (const w of result.warnings) ui.warn(w);
-    printResult(result, format, (r) => `${r.created ? "created" : "adopted"} datastore ${r.datastore.name} at ${r.datastore.path} (id ${r.datastore.storeId})`);
+    printResult(result, format, renderCreate);
   },
 });
 

@@ -200,7 +200,10 @@ const remove = defineCommand({
   async run({ args }) {
     const format = parseOutputFormat(args["output-format"]);
     const { removeEndpoint } = await import("../s3/endpoints.ts");
-    const view = await withAdminSession(args, (s) => s.change("s3.endpoint.remove", args.name, () => removeEndpoint(s.db, s.config.configDir, args.name)));
+    const { datastoresOnEndpoint } = await import("../datastore/admin/index.ts");
+    const view = await withAdminSession(args, (s) =>
+      s.change("s3.endpoint.remove", args.name, () =>
+        removeEndpoint(s.db, s.config.configDir, args.name, { inUseBy: (e) => datastoresOnEndpoint(s.db, e) })));
     printResult(view, format, (v) => `removed S3 endpoint ${v.name}${v.secretFile ? ` and its secret file ${v.secretFile}` : ""}`);
   },
 });

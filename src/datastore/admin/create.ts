@@ -23,6 +23,7 @@ import { mountOf } from "./mounts.ts";
 import { normalizeDatastorePath, pathsNest, physicalPath, validateDatastoreName } from "./names.ts";
 import { readStoreConfig } from "./open.ts";
 import { findDatastore, insertDatastore, listDatastores, type RegisteredDatastore } from "./registry.ts";
+import { createS3Datastore, type S3CreateInput } from "./s3-create.ts";
 
 export interface CreateDatastoreInput {
   name: string;
@@ -30,6 +31,9 @@ export interface CreateDatastoreInput {
   comment?: string | null;
   /** Adopt the IBS datastore that already exists at `path` instead of creating one. */
   reuse?: boolean;
+  /** Default 'local'. For 's3', `path` is the local directory (`.ibs/`, chunk cache) and `s3` says where the content goes. */
+  backend?: "local" | "s3";
+  s3?: S3CreateInput;
 }
 
 export interface CreateDatastoreResult {
@@ -50,6 +54,13 @@ export async function createDatastore(db: StateDb, input: CreateDatastoreInput):
   if (comment && /[\u0000-\u001f\u007f]/.test(comment)) throw invalid("comment: control characters (newlines, tabs) are not allowed");
   checkRegistry(db, name, path);
   checkNotInsideUnregisteredStore(path);
+  if (input.backend === "s3") {
+    if (!input.s3) throw invalid("an S3 datastore needs an endpoint and a bucket", "add --s3-endpoint NAME --bucket BUCKET");
+    if (input.reuse) throw invalid("--reuse is for local datastores; an S3 datastore is created on a free prefix", "choose another --prefix, or remove the other datastore first");
+    const { datastore } = await createS3Datastore(db, { name, path, comment }, input.s3);
+    return { datastore, created: true, warnings: [] };
+  }
+  if (input.backend !== undefined && input.backend !== "local") throw invalid(`unknown backend '${input.backend}' (known: local, s3)`);
 
   const existing = readStoreConfig(path);
   let created = false;

@@ -29,3 +29,6 @@ export { reindexDatastore, type DatastoreReindexResult } from "./reindex.ts";
 export { removeDatastore, type RemoveDatastoreOptions, type RemoveDatastoreResult } from "./remove.ts";
 export { describeDatastore, listDatastoreInfo, showDatastore, type DatastoreInfo } from "./show.ts";
 export { datastoreStats, filesystemStats, type DatastoreStatsReport } from "./stats.ts";
+export { parseCacheSize } from "./s3-create.ts";
+export { type S3StoreStats } from "./s3-stats.ts";
+export { datastoresOnEndpoint, type S3Location } from "./registry.ts";

@@ -78,7 +78,7 @@ async function changeMode(db: StateDb, name: string, change: (store: Datastore) 
     const previous = await change(store);
     const c = store.config;
     return { name, mode: c.mode, reason: c.mode_reason ?? null, since: c.mode_since ?? null, previous };
-  });
+  }, { localOnly: true }); // a mode lives in .ibs/datastore.json: settable while an S3 store is unreachable
 }
 
 export async function setDatastoreMode(db: StateDb, name: string, mode: SettableMode, reason?: string): Promise<ModeState> {

@@ -3,6 +3,7 @@
  * against the registry: a missing directory or a missing `.ibs/datastore.json` usually means
  * the disk is not mounted (and writing would fill the mount point on the root disk), and a
  * different id means another disk is mounted there. Both are refused, naming the cause.
+ * For an S3 store the directory is its local side (`.ibs/`, cache): the same checks apply.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import { CONFIG_KEY, type DatastoreConfig, parseDatastoreConfig } from "../datas
 import { Datastore } from "../datastore.ts";
 import { unavailable } from "./errors.ts";
 import type { RegisteredDatastore } from "./registry.ts";
+import { s3BackendOf } from "./s3-backend.ts";
 
 /** Reads `<dir>/.ibs/datastore.json`; null when the file does not exist. */
 export function readStoreConfig(dir: string): DatastoreConfig | null {
@@ -48,11 +50,20 @@ export function checkRegisteredStore(entry: RegisteredDatastore): DatastoreConfi
 export interface OpenOptions {
   /** Run the library's crash recovery (default false: admin commands only look, or change the mode). */
   recover?: boolean;
+  /**
+   * Only `.ibs/` is used (mode changes): an S3 store is opened without its S3 backend, so its
+   * mode can be set (offline, say) while the endpoint is unreachable or its secret is missing.
+   * The store's content must not be touched then.
+   */
+  localOnly?: boolean;
 }
 
+/** Opens the store; an S3 store comes with its S3 backend (shared per process: s3-backend.ts), so every caller works unchanged. */
 export async function openRegisteredStore(entry: RegisteredDatastore, opts: OpenOptions = {}): Promise<Datastore> {
   checkRegisteredStore(entry);
-  return Datastore.open(entry.path, { name: entry.name, recover: opts.recover ?? false });
+  const backend = entry.backend === "s3" && !opts.localOnly ? await s3BackendOf(entry) : undefined;
+  if (opts.localOnly && opts.recover) throw new Error("openRegisteredStore: recovery needs the store's content; localOnly opens only .ibs/");
+  return Datastore.open(entry.path, { name: entry.name, recover: opts.recover ?? false, backend });
 }
 
 /** Opens, runs `fn`, and closes the catalog again whatever happens. */

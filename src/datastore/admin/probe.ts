@@ -24,7 +24,10 @@ import { formatSize, percent } from "./human.ts";
 import { type MountInfo, mountOf } from "./mounts.ts";
 import { physicalPath } from "./names.ts";
 import { readStoreConfig } from "./open.ts";
+import type { S3Marker } from "../../s3/marker.ts";
+import type { S3ProbeCause, S3ProbeCheckName } from "../../s3/probe.ts";
 import { requireDatastore } from "./registry.ts";
+import { probeS3Datastore } from "./s3-probe.ts";
 
 export type ProbeStatus = "ok" | "warn" | "fail" | "skip";
 export type ProbeCause =
@@ -42,10 +45,11 @@ export type ProbeCause =
 export type ProbeCheckName = "path" | "mount" | "datastore" | "read" | "write" | "space" | "inodes" | "latency";
 
 export interface ProbeCheck {
-  check: ProbeCheckName;
+  /** For an S3 store: the S3 checks by their names, the local directory's as `local-<check>`. */
+  check: ProbeCheckName | S3ProbeCheckName | `local-${ProbeCheckName}` | "endpoint";
   status: ProbeStatus;
   message: string;
-  cause?: ProbeCause;
+  cause?: ProbeCause | S3ProbeCause;
 }
 
 export interface ProbeReport {
@@ -62,6 +66,8 @@ export interface ProbeReport {
   latencyMs: number | null;
   /** Who ran the probe: permissions depend on it. */
   uid: number;
+  /** Set for an S3 store: where it is, the marker found, whether conditional create is honoured. */
+  s3?: { endpoint: string; url: string; bucket: string; prefix: string; marker: S3Marker | null; conditionalCreate: "honoured" | "ignored" | null; latencyMs: number | null };
 }
 
 export interface ProbeOptions {
@@ -86,6 +92,7 @@ const PROBE_SIZE = 4096;
 
 export async function probeDatastore(db: StateDb, name: string): Promise<ProbeReport> {
   const entry = requireDatastore(db, name);
+  if (entry.backend === "s3") return probeS3Datastore(entry);
   return probePath(entry.path, { name, expectedId: entry.storeId });
 }
 

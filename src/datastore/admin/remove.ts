@@ -21,6 +21,8 @@ import { describeUsers, storeJobs, storeUsers } from "./in-use.ts";
 import { mountOf } from "./mounts.ts";
 import { physicalPath } from "./names.ts";
 import { checkRegisteredStore } from "./open.ts";
+import { s3BackendOf } from "./s3-backend.ts";
+import { S3_MARKER_KEY } from "../../s3/marker.ts";
 import { deleteDatastore, requireDatastore, type RegisteredDatastore } from "./registry.ts";
 
 export interface RemoveDatastoreOptions {
@@ -68,9 +70,25 @@ export async function removeDatastore(db: StateDb, name: string, opts: RemoveDat
     await setModeOf(entry, config.mode, config.mode_reason);
     throw err;
   }
+  if (entry.backend === "s3") await destroyS3Content(entry);
   const leftovers = destroyContent(entry.path);
   deleteDatastore(db, name);
   return { name, path: entry.path, destroyed: true, leftovers };
+}
+
+/** Deletes every object under the store's prefix, the marker last (until then the prefix stays claimed). */
+async function destroyS3Content(entry: RegisteredDatastore): Promise<void> {
+  const backend = await s3BackendOf(entry);
+  let batch: string[] = [];
+  for await (const o of backend.list("")) {
+    if (o.key === S3_MARKER_KEY) continue;
+    batch.push(o.key);
+    if (batch.length === 1000) {
+      await backend.delete(batch);
+      batch = [];
+    }
+  }
+  await backend.delete([...batch, S3_MARKER_KEY]);
 }
 
 async function setModeOf(entry: RegisteredDatastore, mode: DatastoreMode, reason?: string): Promise<void> {

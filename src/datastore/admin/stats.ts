@@ -22,6 +22,7 @@ import { mountOf } from "./mounts.ts";
 import { physicalPath } from "./names.ts";
 import { checkRegisteredStore } from "./open.ts";
 import { requireDatastore } from "./registry.ts";
+import { type S3StoreStats, s3StoreStats } from "./s3-stats.ts";
 
 export interface FilesystemStats {
   mountPoint: string | null;
@@ -65,6 +66,8 @@ export interface DatastoreStatsReport {
   contentNote: string | null;
   lastGc: MaintenanceResult | null;
   lastVerify: MaintenanceResult | null;
+  /** S3 stores: request counters and cache use ("filesystem" is then the local directory's). */
+  s3?: S3StoreStats;
 }
 
 export function filesystemStats(path: string): FilesystemStats {
@@ -127,7 +130,9 @@ export async function datastoreStats(db: StateDb, name: string): Promise<Datasto
       contentError = `catalog ${catalogPath} cannot be read: ${errorMessage(err)}`;
     }
   }
-  return { name, path: entry.path, mode: config.mode, modeReason: config.mode_reason ?? null, filesystem, content, contentError, contentNote, lastGc, lastVerify };
+  const report: DatastoreStatsReport = { name, path: entry.path, mode: config.mode, modeReason: config.mode_reason ?? null, filesystem, content, contentError, contentNote, lastGc, lastVerify };
+  if (entry.backend === "s3") report.s3 = s3StoreStats(entry);
+  return report;
 }
 
 function contentStats(catalog: Catalog): ContentStats {

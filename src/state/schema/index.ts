@@ -6,3 +6,4 @@ export * from "./datastores.ts";
 export * from "./keys.ts";
 export * from "./s3.ts";
 export * from "./notifications.ts";
+export * from "./datastore-s3.ts";
