@@ -2,19 +2,10 @@
  * Errors of the access module. Each carries the HTTP status the API answers with
  * (`httpStatus`, `code`) and the CLI exit code, so the API and the CLI report the same thing.
  */
-import { IbsError } from "../util/errors.ts";
+import { StatusError } from "../util/errors.ts";
 
-export class AccessError extends IbsError {
-  constructor(
-    message: string,
-    readonly httpStatus: number,
-    readonly code: string,
-    hint?: string,
-    exitCode = httpStatus === 400 ? 2 : 1,
-  ) {
-    super(message, exitCode, hint);
-    this.name = "AccessError";
-  }
+export class AccessError extends StatusError {
+  override name = "AccessError";
 }
 
 export const invalid = (message: string, hint?: string) => new AccessError(message, 400, "invalid_request", hint);

@@ -8,18 +8,10 @@ import { BackendIoError, NotFoundError } from "../datastore/backends/backend.ts"
 import { BlobError } from "../datastore/blob.ts";
 import type { Datastore } from "../datastore/datastore.ts";
 import { CorruptError, LockedError, ModeError } from "../datastore/errors.ts";
-import { IbsError } from "../util/errors.ts";
+import { StatusError } from "../util/errors.ts";
 
-export class SessionError extends IbsError {
-  constructor(
-    message: string,
-    readonly httpStatus: number,
-    readonly code: string,
-    hint?: string,
-  ) {
-    super(message, httpStatus === 400 ? 2 : 1, hint);
-    this.name = "SessionError";
-  }
+export class SessionError extends StatusError {
+  override name = "SessionError";
 }
 
 export const badRequest = (message: string, code = "bad_request", hint?: string) => new SessionError(message, 400, code, hint);

@@ -2,18 +2,10 @@
  * Errors of S3 endpoint administration, with the HTTP status and code an API route answers
  * with (the shape src/api/errors.ts maps) and the CLI exit code.
  */
-import { IbsError } from "../util/errors.ts";
+import { StatusError } from "../util/errors.ts";
 
-export class S3AdminError extends IbsError {
-  constructor(
-    message: string,
-    readonly httpStatus: number,
-    readonly code: string,
-    hint?: string,
-  ) {
-    super(message, httpStatus === 400 ? 2 : 1, hint);
-    this.name = "S3AdminError";
-  }
+export class S3AdminError extends StatusError {
+  override name = "S3AdminError";
 }
 
 export const invalid = (message: string, hint?: string) => new S3AdminError(message, 400, "invalid_request", hint);

@@ -13,6 +13,24 @@ export class IbsError extends Error {
   }
 }
 
+/**
+ * An error the API answers with an HTTP status and a code (src/api/errors.ts maps it) and the
+ * CLI with an exit code (2 for bad input, else 1), so both faces report the same thing in the
+ * same words. Each module names its own subclass, so logs say where it came from.
+ */
+export class StatusError extends IbsError {
+  constructor(
+    message: string,
+    readonly httpStatus: number,
+    readonly code: string,
+    hint?: string,
+    exitCode = httpStatus === 400 ? 2 : 1,
+  ) {
+    super(message, exitCode, hint);
+    this.name = "StatusError";
+  }
+}
+
 /** Bad input given by the user (arguments, specs, config): exit code 2, like usage errors. */
 export class UsageError extends IbsError {
   constructor(message: string, hint?: string) {

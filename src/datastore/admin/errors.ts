@@ -3,19 +3,10 @@
  * with (`httpStatus`, `code`, the shape src/api/errors.ts maps) and the CLI exit code, so the
  * CLI and the API report the same thing in the same words.
  */
-import { IbsError } from "../../util/errors.ts";
+import { StatusError } from "../../util/errors.ts";
 
-export class DatastoreAdminError extends IbsError {
-  constructor(
-    message: string,
-    readonly httpStatus: number,
-    readonly code: string,
-    hint?: string,
-    exitCode = httpStatus === 400 ? 2 : 1,
-  ) {
-    super(message, exitCode, hint);
-    this.name = "DatastoreAdminError";
-  }
+export class DatastoreAdminError extends StatusError {
+  override name = "DatastoreAdminError";
 }
 
 export const invalid = (message: string, hint?: string) => new DatastoreAdminError(message, 400, "invalid_request", hint);
