@@ -39,6 +39,7 @@ const wanted = {
   lsetxattr: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   lseek: { args: [FFIType.i32, FFIType.i64, FFIType.i32], returns: FFIType.i64 },
   utimensat: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  futimens: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   mknod: { args: [FFIType.ptr, FFIType.u32, FFIType.u64], returns: FFIType.i32 },
 } as const;
 
@@ -74,6 +75,7 @@ export const nativeSupport = {
   setXattrs: !!(errnoLocation && syms.lsetxattr),
   seekData: !!(errnoLocation && syms.lseek),
   utimens: !!(errnoLocation && syms.utimensat),
+  futimens: !!(errnoLocation && syms.futimens),
   mknod: !!(errnoLocation && syms.mknod),
 };
 
@@ -150,8 +152,12 @@ const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 const UTIME_OMIT = (1n << 30n) - 2n;
 
-/** Sets mtime with nanosecond precision on the path itself (symlinks not followed); atime untouched. */
-export function utimens(path: Uint8Array, mtimeNs: bigint): void {
+/** Reused timespec[2] (single-threaded, filled right before each call). */
+const TIMES = new BigInt64Array(4);
+const TIMES_PTR = ptr(TIMES);
+
+/** timespec[2] for utimensat/futimens: atime untouched (UTIME_OMIT), mtime as given. */
+function mtimeOnly(mtimeNs: bigint): Pointer {
   const sec = mtimeNs / 1_000_000_000n;
   let nsec = mtimeNs % 1_000_000_000n;
   let s = sec;
@@ -159,10 +165,23 @@ export function utimens(path: Uint8Array, mtimeNs: bigint): void {
     nsec += 1_000_000_000n;
     s -= 1n;
   }
-  const times = new BigInt64Array([0n, UTIME_OMIT, s, nsec]);
-  if (syms.utimensat!(AT_FDCWD, ptr(cstr(path)), ptr(times), AT_SYMLINK_NOFOLLOW) !== 0) {
+  TIMES[0] = 0n;
+  TIMES[1] = UTIME_OMIT;
+  TIMES[2] = s;
+  TIMES[3] = nsec;
+  return TIMES_PTR;
+}
+
+/** Sets mtime with nanosecond precision on the path itself (symlinks not followed); atime untouched. */
+export function utimens(path: Uint8Array, mtimeNs: bigint): void {
+  if (syms.utimensat!(AT_FDCWD, ptr(cstr(path)), mtimeOnly(mtimeNs), AT_SYMLINK_NOFOLLOW) !== 0) {
     throw new NativeError("utimensat", errno(), path);
   }
+}
+
+/** utimens on an open file (no path lookup): restores set the mtime before closing what they wrote. */
+export function futimens(fd: number, mtimeNs: bigint): void {
+  if (syms.futimens!(fd, mtimeOnly(mtimeNs)) !== 0) throw new NativeError("futimens", errno());
 }
 
 export function mknod(path: Uint8Array, mode: number, dev: bigint): void {

@@ -62,7 +62,9 @@ export function createPreviousLookup(previous: ArchiveReader): PreviousLookup & 
       return undefined;
     }
     stats.hits++;
-    return { payloadOffset: f.payloadOffset, payloadLength: f.payloadLength, size: entry.size, sha256: f.sha256, extents: f.extents };
+    // Copies: the entry's views keep a whole metadata chunk alive while the new entry waits in a queue.
+    const xattrs = entry.xattrs.map(([k, v]): [Uint8Array, Uint8Array] => [k.slice(), v.slice()]);
+    return { payloadOffset: f.payloadOffset, payloadLength: f.payloadLength, size: entry.size, sha256: f.sha256.slice(), extents: f.extents, xattrs };
   };
   return Object.assign(lookup, { stats });
 }

@@ -42,7 +42,7 @@ import {
   decodeTrailer,
   decodeXattr,
   checkExtents,
-  recordCrc,
+  recordCrcOf,
 } from "./records.ts";
 import { MetadataScanner } from "./scanner.ts";
 import { type RandomAccess, WindowReader } from "./source.ts";
@@ -115,19 +115,35 @@ export class ArchiveReader {
     return this.meta.size - TRAILER_RECORD_SIZE;
   }
 
+  /**
+   * The record read last: a scan reads each record twice (once to see whether the entry before
+   * it has more attributes, once as the next record), and each read checks its CRC.
+   */
+  private lastRecord: RawRecord | undefined;
+
   /** One framed metadata record, CRC-checked. */
   async readRecordAt(offset: number, what = "record"): Promise<RawRecord> {
+    const last = this.lastRecord;
+    if (last !== undefined && last.offset === offset) return last;
+    const rec = await this.readRecordUncached(offset, what);
+    this.lastRecord = rec;
+    return rec;
+  }
+
+  private async readRecordUncached(offset: number, what: string): Promise<RawRecord> {
     if (offset < 0 || offset + RECORD_HEADER_SIZE > this.meta.size) {
       throw metaError(offset, `${what} header lies beyond the end of the stream (${this.meta.size} bytes)`);
     }
-    const header = (await this.metaWin.get(offset, RECORD_HEADER_SIZE)).slice();
+    // A view, not a copy: sources never change bytes they handed out, and a window that moves
+    // on leaves the old one intact.
+    const header = await this.metaWin.get(offset, RECORD_HEADER_SIZE);
     const h = decodeRecordHeader(header);
     const end = offset + RECORD_HEADER_SIZE + h.length;
     if (h.length > MAX_RECORD_BODY || end > this.meta.size) {
       throw metaError(offset, `${what} (tag 0x${h.tag.toString(16)}) claims ${h.length} bytes, beyond the end of the stream`);
     }
     const body = await this.metaWin.get(offset + RECORD_HEADER_SIZE, h.length);
-    const crc = recordCrc(h.tag, body);
+    const crc = recordCrcOf(header, body);
     if (crc !== h.crc) {
       throw metaError(offset, `${what} (tag 0x${h.tag.toString(16)}): CRC32 mismatch (stored 0x${h.crc.toString(16)}, computed 0x${crc.toString(16)})`);
     }
@@ -301,35 +317,40 @@ export class ArchiveReader {
     const target = await this.resolveHardlink(entry);
     const f = target.file;
     if (!f) throw new ArchiveFormatError(`${formatPath(entry.path)} is a ${target.kind}, not a regular file`);
-    const where = `${formatPath(entry.path)}: payload record at offset ${f.payloadOffset}`;
+    // Built only for an error: formatting every restored file's path cost a few percent.
+    const where = () => `${formatPath(entry.path)}: payload record at offset ${f.payloadOffset}`;
     if (f.payloadLength === 0) {
       if (!bytesEqual(f.sha256, EMPTY_SHA256)) throw new ArchiveFormatError(`${formatPath(entry.path)}: empty content but a non-empty SHA-256 recorded`);
       return;
     }
     const head = await this.payload.read(f.payloadOffset, PAYLOAD_HEADER_SIZE);
-    if (head.byteLength !== PAYLOAD_HEADER_SIZE) throw new ArchiveFormatError(`${where}: header truncated`);
+    if (head.byteLength !== PAYLOAD_HEADER_SIZE) throw new ArchiveFormatError(`${where()}: header truncated`);
     const h = decodePayloadHeader(head);
-    if (!bytesEqual(h.magic, MAGIC.payloadFile)) throw new ArchiveFormatError(`${where}: no file header there (magic ${hex(h.magic)}); payload stream damaged or offsets wrong`);
-    if (h.length !== f.payloadLength) throw new ArchiveFormatError(`${where}: header says ${h.length} bytes, metadata says ${f.payloadLength}`);
+    if (!bytesEqual(h.magic, MAGIC.payloadFile)) throw new ArchiveFormatError(`${where()}: no file header there (magic ${hex(h.magic)}); payload stream damaged or offsets wrong`);
+    if (h.length !== f.payloadLength) throw new ArchiveFormatError(`${where()}: header says ${h.length} bytes, metadata says ${f.payloadLength}`);
     const extents = f.extents ?? [{ offset: 0, length: target.size }];
     const hasher = new Bun.CryptoHasher("sha256");
     let pos = f.payloadOffset + PAYLOAD_HEADER_SIZE;
     let held: { offset: number; bytes: Uint8Array } | undefined;
+    const payload = this.payload;
     for (const x of extents) {
       for (let done = 0; done < x.length; ) {
         const n = Math.min(PIECE, x.length - done);
-        const bytes = await this.payload.read(pos, n);
-        if (bytes.byteLength !== n) throw new ArchiveFormatError(`${where}: payload stream ends at ${pos + bytes.byteLength}, inside the file`);
+        // Views of whole chunks where the source offers them, rather than copies across chunks.
+        const bytes = payload.readSome ? await payload.readSome(pos, n) : await payload.read(pos, n);
+        if (bytes.byteLength === 0 || (!payload.readSome && bytes.byteLength !== n)) {
+          throw new ArchiveFormatError(`${where()}: payload stream ends at ${pos + bytes.byteLength}, inside the file`);
+        }
         hasher.update(bytes);
         if (held) yield held;
         held = { offset: x.offset + done, bytes };
-        pos += n;
-        done += n;
+        pos += bytes.byteLength;
+        done += bytes.byteLength;
       }
     }
     const got = hasher.digest() as Uint8Array;
     if (!bytesEqual(got, f.sha256)) {
-      throw new ArchiveFormatError(`${where}: content SHA-256 mismatch (metadata ${hex(f.sha256).slice(0, 16)}…, payload ${hex(got).slice(0, 16)}…)`);
+      throw new ArchiveFormatError(`${where()}: content SHA-256 mismatch (metadata ${hex(f.sha256).slice(0, 16)}…, payload ${hex(got).slice(0, 16)}…)`);
     }
     if (held) yield held;
   }

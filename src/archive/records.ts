@@ -27,18 +27,22 @@ export class ByteWriter {
   length = 0;
 
   constructor(initial = 256) {
-    this.buf = new Uint8Array(initial);
-    this.view = new DataView(this.buf.buffer);
+    // From an ArrayBuffer: `.buffer` of a small `new Uint8Array(n)` makes JSC move its storage
+    // (measured: a fifth of the time spent encoding entries).
+    const ab = new ArrayBuffer(initial);
+    this.buf = new Uint8Array(ab);
+    this.view = new DataView(ab);
   }
 
   private room(n: number): void {
     if (this.length + n <= this.buf.byteLength) return;
     let cap = this.buf.byteLength * 2;
     while (cap < this.length + n) cap *= 2;
-    const next = new Uint8Array(cap);
+    const ab = new ArrayBuffer(cap);
+    const next = new Uint8Array(ab);
     next.set(this.buf.subarray(0, this.length));
     this.buf = next;
-    this.view = new DataView(next.buffer);
+    this.view = new DataView(ab);
   }
 
   u16(v: number): this {
@@ -143,21 +147,33 @@ export class ByteReader {
 
 // ---- record framing -------------------------------------------------------------------------
 
+/** Scratch for the CRC's tag and length bytes (single-threaded: no call awaits in between). */
+const CRC_HEAD_BUFFER = new ArrayBuffer(8);
+const CRC_HEAD = new Uint8Array(CRC_HEAD_BUFFER);
+const CRC_HEAD_VIEW = new DataView(CRC_HEAD_BUFFER);
+
 export function recordCrc(tag: number, body: Uint8Array): number {
-  const head = new Uint8Array(8);
-  const v = new DataView(head.buffer);
-  v.setUint32(0, tag, true);
-  v.setUint32(4, body.byteLength, true);
-  return Bun.hash.crc32(body, Bun.hash.crc32(head)) >>> 0;
+  CRC_HEAD_VIEW.setUint32(0, tag, true);
+  CRC_HEAD_VIEW.setUint32(4, body.byteLength, true);
+  return Bun.hash.crc32(body, Bun.hash.crc32(CRC_HEAD)) >>> 0;
+}
+
+/**
+ * The CRC of a framed record whose first 8 bytes (tag, length) are `head`: the same value as
+ * recordCrc, without copying the header.
+ */
+export function recordCrcOf(head: Uint8Array, body: Uint8Array): number {
+  return Bun.hash.crc32(body, Bun.hash.crc32(head.subarray(0, 8))) >>> 0;
 }
 
 export function encodeRecord(tag: number, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(RECORD_HEADER_SIZE + body.byteLength);
-  const v = new DataView(out.buffer);
+  const ab = new ArrayBuffer(RECORD_HEADER_SIZE + body.byteLength);
+  const out = new Uint8Array(ab);
+  const v = new DataView(ab);
   v.setUint32(0, tag, true);
   v.setUint32(4, body.byteLength, true);
-  v.setUint32(8, recordCrc(tag, body), true);
   out.set(body, RECORD_HEADER_SIZE);
+  v.setUint32(8, recordCrcOf(out, body), true);
   return out;
 }
 
@@ -167,9 +183,11 @@ export interface RecordHeader {
   crc: number;
 }
 
+const u32le = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+
 export function decodeRecordHeader(b: Uint8Array): RecordHeader {
-  const v = new DataView(b.buffer, b.byteOffset, RECORD_HEADER_SIZE);
-  return { tag: v.getUint32(0, true), length: v.getUint32(4, true), crc: v.getUint32(8, true) };
+  if (b.byteLength < RECORD_HEADER_SIZE) throw new RangeError(`record header needs ${RECORD_HEADER_SIZE} bytes, got ${b.byteLength}`);
+  return { tag: u32le(b, 0), length: u32le(b, 4), crc: u32le(b, 8) };
 }
 
 // ---- stream header and trailer --------------------------------------------------------------
@@ -247,35 +265,76 @@ export type EntryExtra =
   | { kind: "chr" | "blk"; major: number; minor: number }
   | { kind: "hardlink"; targetOffset: number; targetPath: Uint8Array };
 
+/** Bytes of an entry body before its kind-specific part: name length, name, stat. */
+const ENTRY_FIXED = 2 + 4 * 4 + 8 * 4;
+
+/**
+ * One allocation of the exact size, written through one DataView: entries are encoded once per
+ * file on every backup, and the generic ByteWriter (growth checks, a final copy) was a fifth of
+ * an unchanged backup's CPU.
+ */
 export function encodeEntryBody(name: Uint8Array, st: EntryStat, extra: EntryExtra): Uint8Array {
-  const w = new ByteWriter(64 + name.byteLength)
-    .u16(name.byteLength)
-    .bytes(name)
-    .u32(st.flags)
-    .u32(st.mode)
-    .u32(st.uid)
-    .u32(st.gid)
-    .u64(st.ino)
-    .i64(st.mtimeNs)
-    .i64(st.ctimeNs)
-    .u64(st.size);
+  let extraSize = 0;
   switch (extra.kind) {
     case "file":
       if (extra.sha256.byteLength !== 32) throw new RangeError("file sha256 must be 32 bytes");
-      w.u64(extra.payloadOffset).u64(extra.payloadLength).bytes(extra.sha256);
+      extraSize = 16 + 32;
       break;
     case "symlink":
-      w.bytes(extra.target);
+      extraSize = extra.target.byteLength;
       break;
     case "chr":
     case "blk":
-      w.u32(extra.major).u32(extra.minor);
+      extraSize = 8;
       break;
     case "hardlink":
-      w.u64(extra.targetOffset).bytes(extra.targetPath);
+      extraSize = 8 + extra.targetPath.byteLength;
       break;
   }
-  return w.finish();
+  checkUint(name.byteLength, 0xffff, "name length");
+  for (const [v, what] of [[st.flags, "flags"], [st.mode, "mode"], [st.uid, "uid"], [st.gid, "gid"]] as const) checkUint(v, 0xffffffff, what);
+  const ab = new ArrayBuffer(ENTRY_FIXED + name.byteLength + extraSize);
+  const out = new Uint8Array(ab);
+  const v = new DataView(ab);
+  let at = 0;
+  v.setUint16(at, name.byteLength, true);
+  out.set(name, 2);
+  at = 2 + name.byteLength;
+  v.setUint32(at, st.flags, true);
+  v.setUint32(at + 4, st.mode, true);
+  v.setUint32(at + 8, st.uid, true);
+  v.setUint32(at + 12, st.gid, true);
+  v.setBigUint64(at + 16, st.ino, true);
+  v.setBigInt64(at + 24, st.mtimeNs, true);
+  v.setBigInt64(at + 32, st.ctimeNs, true);
+  v.setBigUint64(at + 40, BigInt(st.size), true);
+  at += 48;
+  switch (extra.kind) {
+    case "file":
+      v.setBigUint64(at, BigInt(extra.payloadOffset), true);
+      v.setBigUint64(at + 8, BigInt(extra.payloadLength), true);
+      out.set(extra.sha256, at + 16);
+      break;
+    case "symlink":
+      out.set(extra.target, at);
+      break;
+    case "chr":
+    case "blk":
+      checkUint(extra.major, 0xffffffff, "major");
+      checkUint(extra.minor, 0xffffffff, "minor");
+      v.setUint32(at, extra.major, true);
+      v.setUint32(at + 4, extra.minor, true);
+      break;
+    case "hardlink":
+      v.setBigUint64(at, BigInt(extra.targetOffset), true);
+      out.set(extra.targetPath, at + 8);
+      break;
+  }
+  return out;
+}
+
+function checkUint(v: number, max: number, what: string): void {
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new RangeError(`${what} ${v} does not fit in ${max === 0xffff ? "u16" : "u32"}`);
 }
 
 const KIND_IFMT: Record<Exclude<EntryKind, "hardlink">, number> = {
@@ -417,8 +476,13 @@ export function encodePayloadHeader(magic: Uint8Array, length: number): Uint8Arr
 }
 
 export function decodePayloadHeader(b: Uint8Array): { magic: Uint8Array; length: number } {
-  const r = new ByteReader(b);
-  return { magic: r.bytes(8, "payload magic"), length: r.u64("payload length") };
+  // Byte arithmetic instead of a ByteReader: read once per restored file, and a DataView over
+  // a small fresh array makes JSC move its storage first.
+  if (b.byteLength < PAYLOAD_HEADER_SIZE) throw new Error(`record body too short for payload header (need ${PAYLOAD_HEADER_SIZE} bytes, got ${b.byteLength})`);
+  const lo = u32le(b, 8);
+  const hi = u32le(b, 12);
+  if (hi > 0x1fffff) throw new Error(`payload length ${BigInt(hi) * 2n ** 32n + BigInt(lo)} is beyond 2^53`);
+  return { magic: b.subarray(0, 8), length: hi * 2 ** 32 + lo };
 }
 
 export function encodePayloadStart(archiveId: Uint8Array): Uint8Array {

@@ -17,6 +17,12 @@ export interface PreviousFile {
   size: number;
   sha256: Uint8Array;
   extents?: Extent[];
+  /**
+   * The previous entry's extended attributes. Any xattr change moves ctime, so for a file the
+   * lookup calls unchanged they are current: the writer takes them instead of asking the
+   * filesystem again. Absent: the writer reads them.
+   */
+  xattrs?: Array<[Uint8Array, Uint8Array]>;
 }
 
 /**
@@ -34,6 +40,8 @@ export interface ReuseRequest {
   newOffset: number;
   /** Number of files in the run. */
   files: number;
+  /** Bytes of the run's FILE records (headers included) inside the range; the rest are holes. */
+  fileBytes: number;
 }
 
 export interface ReusePlan {

@@ -16,16 +16,18 @@ export class BufferedSink {
     private readonly sink: Sink,
     private readonly flushAt = 64 * 1024,
     private readonly hasher?: Bun.CryptoHasher,
+    /** The sink keeps nothing of a buffer once its promise resolves: flush hands out a view and reuses the buffer. */
+    private readonly sinkCopies = false,
   ) {
     this.buf = new Uint8Array(flushAt);
   }
 
   async write(bytes: Uint8Array): Promise<void> {
     if (bytes.byteLength === 0) return;
-    this.hasher?.update(bytes);
     this.position += bytes.byteLength;
     if (bytes.byteLength >= this.flushAt / 2) {
       await this.flush();
+      this.hasher?.update(bytes);
       await this.sink(bytes);
       return;
     }
@@ -36,8 +38,10 @@ export class BufferedSink {
 
   async flush(): Promise<void> {
     if (this.used === 0) return;
-    const out = this.buf.slice(0, this.used);
+    const out = this.sinkCopies ? this.buf.subarray(0, this.used) : this.buf.slice(0, this.used);
     this.used = 0;
+    // Hashed per flush rather than per write: one native call for many small records.
+    this.hasher?.update(out);
     await this.sink(out);
   }
 

@@ -9,6 +9,12 @@ export interface RandomAccess {
   readonly size: number;
   /** Exactly `length` bytes from `offset` (fewer only at the end of the stream). */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Optional: between 1 and `length` bytes from `offset` (0 only at the end), stopping early
+   * where the source's storage does (a chunk boundary), so no copy is needed. Readers that
+   * stream large ranges use it when present; the bytes must not be modified.
+   */
+  readSome?(offset: number, length: number): Promise<Uint8Array>;
 }
 
 export function memorySource(bytes: Uint8Array): RandomAccess {

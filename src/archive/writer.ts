@@ -3,9 +3,10 @@
  * `.ibsar` archive (docs/archive-format.md) to two sinks, with backpressure and bounded memory.
  *
  * Change detection: with `previous` + `reuse`, files the lookup declares unchanged are not read;
- * consecutive ones that were contiguous in the previous payload stream form a "run", and the
- * caller places that previous byte range into the new payload stream (see ReuseSink). Entries
- * queued behind a pending run are emitted once its new offsets are known.
+ * they gather in a batch whose files, sorted by previous offset, form "runs" of contiguous
+ * previous payload, and the caller places each run's byte range into the new payload stream
+ * (see ReuseSink). Changed and new files met meanwhile are read after the runs. Entries queued
+ * behind a pending batch are emitted, in archive order, once their new offsets are known.
  *
  * Filesystem calls are synchronous on purpose: in Bun 1.4 each async fs call costs ~30 us of
  * dispatch (lstat 31 us async vs 3.8 us sync), which made small-file backups 5x slower. They
@@ -94,10 +95,29 @@ export interface WriterOptions {
   reuse?: ReuseSink;
   /** Join a previous file to the current run across a hole of at most this many bytes. Default 64 KiB. */
   reuseJoinGap?: number;
-  /** Flush a run after this many files. Default 4096. */
+  /**
+   * Whether a previous file starting at `nextStart` should extend the run that ends at `runEnd`
+   * (nextStart >= runEnd) rather than start a new one; replaces reuseJoinGap. The pipeline
+   * knows its chunks and answers what wastes less (payload-reuse.ts).
+   */
+  reuseJoin?: (runEnd: number, nextStart: number) => boolean;
+  /** Place the pending unchanged files (a batch, then grouped into runs) after this many. Default 4096. */
   maxRunFiles?: number;
+  /**
+   * Changed and new files met while a batch of unchanged ones is pending are read after its runs
+   * are placed, up to this many bytes of them per batch, so a run is not cut (and its edge chunks
+   * paid twice) at every changed file. Default 64 MiB; 0 reads them in place (payload in archive
+   * order).
+   */
+  maxDeferredBytes?: number;
   /** Read size for file contents. Default 1 MiB. */
   readPieceSize?: number;
+  /**
+   * Both sinks keep nothing of a buffer once their promise resolves (they copy what they need):
+   * the writer then reads every file into one buffer and reuses its coalescing buffers, instead
+   * of handing over fresh memory each time. Default false (a sink may keep what it is given).
+   */
+  sinksCopy?: boolean;
   signal?: AbortSignal;
   /** Test seam: called before a regular file is opened for reading. */
   hooks?: { onBeforeRead?(path: Uint8Array, absPath: Buffer): void | Promise<void> };
@@ -143,10 +163,27 @@ interface RunFile {
   newOffset?: number;
 }
 
+/** A changed or new file met while a batch was pending: read after its runs are placed. */
+interface DeferredFile {
+  ctx: FileCtx;
+  read: boolean;
+  ref?: ContentRef;
+}
+
+/** Unchanged files waiting to be placed, and the changed or new ones to read after them. */
+interface Batch {
+  files: RunFile[];
+  deferred: DeferredFile[];
+  deferredBytes: number;
+}
+
+/** One contiguous range of the previous payload that a batch's files occupy. */
 interface Run {
   start: number;
   end: number;
   files: RunFile[];
+  /** Bytes of the range covered by the files' payload records (header + stored bytes): what is not waste. */
+  fileBytes: number;
 }
 
 const EMPTY_SHA256 = new Bun.CryptoHasher("sha256").digest() as Uint8Array;
@@ -169,11 +206,13 @@ class TreeWriter {
   private readonly metaHash = new Bun.CryptoHasher("sha256");
   private readonly archiveId: Uint8Array;
   private readonly pieceSize: number;
+  /** The one buffer files are read into when the sinks copy (sinksCopy). */
+  private readonly readBuffer: Uint8Array | undefined;
   private readonly readXattrs: boolean;
   private readonly warnings: WriteWarning[] = [];
   private readonly hardlinks = new Map<string, { slot: Slot; path: Uint8Array }>();
   private rootDev = 0n;
-  private pendingRun: Run | null = null;
+  private pendingRun: Batch | null = null;
   private queue: Array<() => Promise<void>> = [];
   private payloadFileRecords = 0;
   private payloadGapRecords = 0;
@@ -203,11 +242,12 @@ class TreeWriter {
   constructor(private readonly opts: WriterOptions) {
     this.rootAbs = Buffer.from(typeof opts.root === "string" ? Buffer.from(opts.root) : opts.root);
     this.excludes = new PatternSet(opts.exclude ?? []);
-    this.meta = new BufferedSink(opts.metadataSink, 64 * 1024, this.metaHash);
-    this.payload = new BufferedSink(opts.payloadSink);
+    this.meta = new BufferedSink(opts.metadataSink, 64 * 1024, this.metaHash, opts.sinksCopy ?? false);
+    this.payload = new BufferedSink(opts.payloadSink, 64 * 1024, undefined, opts.sinksCopy ?? false);
     this.archiveId = opts.archiveId ?? crypto.getRandomValues(new Uint8Array(16));
     if (this.archiveId.byteLength !== 16) throw new UsageError("writeArchive: archiveId must be 16 bytes");
     this.pieceSize = opts.readPieceSize ?? 1 << 20;
+    this.readBuffer = opts.sinksCopy ? new Uint8Array(this.pieceSize) : undefined;
     this.readXattrs = (opts.xattrs ?? true) && nativeSupport.xattrs;
   }
 
@@ -335,11 +375,13 @@ class TreeWriter {
     }
     const slot = newSlot();
     if (linkKey) this.hardlinks.set(linkKey, { slot, path: rel });
-    const xattrs = this.xattrsOf(rel, abs);
-
     if (st.isFile()) {
-      await this.walkFile({ rel, abs, st, slot, flags, xattrs, linkKey });
-    } else if (st.isSymbolicLink()) {
+      // Its xattrs come from the previous entry when the file is unchanged (walkFile).
+      await this.walkFile({ rel, abs, st, slot, flags, xattrs: [], linkKey });
+      return;
+    }
+    const xattrs = this.xattrsOf(rel, abs);
+    if (st.isSymbolicLink()) {
       let target: Buffer;
       try {
         target = fs.readlinkSync(abs, { encoding: "buffer" });
@@ -371,10 +413,12 @@ class TreeWriter {
   private async walkFile(ctx: FileCtx): Promise<void> {
     const size = Number(ctx.st.size);
     if (size === 0) {
+      ctx.xattrs = this.xattrsOf(ctx.rel, ctx.abs);
       await this.enqueue(() => this.emitFile(ctx, { payloadOffset: 0, payloadLength: 0, sha256: EMPTY_SHA256 }));
       return;
     }
     const hit = this.opts.previous ? await this.opts.previous(ctx.rel, ctx.st) : undefined;
+    ctx.xattrs = hit?.xattrs ?? this.xattrsOf(ctx.rel, ctx.abs);
     if (hit) {
       checkPreviousFile(ctx.rel, hit, size);
       if (hit.payloadLength === 0) {
@@ -385,9 +429,30 @@ class TreeWriter {
       await this.addToRun(ctx, hit);
       return;
     }
+    if (await this.deferRead(ctx, size)) return;
     await this.flushRun();
     const ref = await this.readFile(ctx);
     if (ref) await this.enqueue(() => this.emitFile(ctx, ref));
+  }
+
+  /**
+   * A changed or new file while a batch is pending: keep the batch going and read the file once
+   * its runs are placed (its FILE record then follows their GAP records, so payload order differs
+   * from archive order; offsets in the metadata say where each file is). Its old bytes, if any,
+   * become a hole inside a run, joined like a deleted file's (reuseJoin).
+   */
+  private async deferRead(ctx: FileCtx, size: number): Promise<boolean> {
+    const run = this.pendingRun;
+    if (!run || run.deferredBytes + size > (this.opts.maxDeferredBytes ?? 64 * 1024 * 1024)) return false;
+    const d: DeferredFile = { ctx, read: false };
+    run.deferred.push(d);
+    run.deferredBytes += size;
+    await this.enqueue(async () => {
+      // Read when the batch was placed (flushRun), before this runs.
+      const ref = d.read ? d.ref : await this.readFile(ctx);
+      if (ref) await this.emitFile(ctx, ref);
+    });
+    return true;
   }
 
   private checkSymlinkTarget(rel: Uint8Array, abs: Buffer, target: Buffer): void {
@@ -444,7 +509,7 @@ class TreeWriter {
     const { rel, st } = ctx;
     let c: CopiedContent;
     try {
-      c = await copyIntoPayload(fd, Number(st.size), Number(st.blocks) * 512, this.pieceSize, this.payload);
+      c = await copyIntoPayload(fd, Number(st.size), Number(st.blocks) * 512, this.pieceSize, this.payload, this.readBuffer);
     } catch (e) {
       this.drop(ctx.slot, ctx.linkKey);
       this.fsWarning(rel, e, "map sparse file");
@@ -474,19 +539,16 @@ class TreeWriter {
 
   // ---- reuse runs ----------------------------------------------------------------------------
 
+  /**
+   * An unchanged file joins the pending batch. Its place in the previous payload does not have
+   * to follow the last one's: the batch is sorted by previous offset when it is placed, so files
+   * an earlier backup placed out of archive order (read after a run) do not split anything.
+   */
   private async addToRun(ctx: FileCtx, prev: PreviousFile): Promise<void> {
-    const start = prev.payloadOffset;
-    const end = start + PAYLOAD_HEADER_SIZE + prev.payloadLength;
-    const gap = this.opts.reuseJoinGap ?? 64 * 1024;
-    const r = this.pendingRun;
-    if (r && !(start >= r.end && start - r.end <= gap && r.files.length < (this.opts.maxRunFiles ?? 4096))) {
-      await this.flushRun();
-    }
-    if (!this.pendingRun) this.pendingRun = { start, end, files: [] };
-    const run = this.pendingRun;
+    if (this.pendingRun && this.pendingRun.files.length >= (this.opts.maxRunFiles ?? 4096)) await this.flushRun();
+    this.pendingRun ??= { files: [], deferred: [], deferredBytes: 0 };
     const rf: RunFile = { prev };
-    run.files.push(rf);
-    run.end = end;
+    this.pendingRun.files.push(rf);
     await this.enqueue(async () => {
       if (rf.newOffset !== undefined) {
         await this.emitFile(ctx, { ...prev, payloadOffset: rf.newOffset });
@@ -497,35 +559,72 @@ class TreeWriter {
     });
   }
 
+  /**
+   * Places the pending batch: its files sorted by previous offset and grouped into runs
+   * (contiguous, or across a hole `reuseJoin` accepts), each offered to the reuse sink; then the
+   * deferred files are read; then the queued entries are emitted in archive order (files of a
+   * refused run are read there, like changed ones).
+   */
   private async flushRun(): Promise<void> {
-    const run = this.pendingRun;
-    if (!run) return;
+    const batch = this.pendingRun;
+    if (!batch) return;
     this.pendingRun = null;
     const queue = this.queue;
     this.queue = [];
-    const newOffset = this.payload.position + PAYLOAD_HEADER_SIZE;
-    const req: ReuseRequest = { previousStart: run.start, previousEnd: run.end, newOffset, files: run.files.length };
-    const plan = await this.opts.reuse!(req);
-    if (plan) {
-      checkPlan(req, plan);
-      const { appended, rangeStart } = plan;
-      await this.payload.write(encodePayloadHeader(MAGIC.payloadGap, appended));
-      await this.payload.flush();
-      await plan.commit();
-      this.payload.advance(appended);
-      this.payloadGapRecords++;
-      this.payloadGapBytes += appended;
-      for (const f of run.files) {
-        f.newOffset = newOffset + rangeStart + (f.prev.payloadOffset - run.start);
-        this.counters.bytesReused += f.prev.payloadLength;
-      }
-      this.counters.filesReused += run.files.length;
-      this.counters.reuseRuns++;
-      this.counters.reusePaddingBytes += appended - run.files.reduce((n, f) => n + PAYLOAD_HEADER_SIZE + f.prev.payloadLength, 0);
-    } else {
-      this.counters.reuseRefusedFiles += run.files.length;
+    for (const run of this.groupRuns(batch.files)) await this.placeRun(run);
+    for (const d of batch.deferred) {
+      d.ref = await this.readFile(d.ctx);
+      d.read = true;
     }
     for (const item of queue) await item();
+  }
+
+  private groupRuns(files: RunFile[]): Run[] {
+    const gap = this.opts.reuseJoinGap ?? 64 * 1024;
+    const join = this.opts.reuseJoin ?? ((end: number, next: number) => next - end <= gap);
+    const sorted = [...files].sort((a, b) => a.prev.payloadOffset - b.prev.payloadOffset);
+    const runs: Run[] = [];
+    let run: Run | undefined;
+    for (const f of sorted) {
+      const start = f.prev.payloadOffset;
+      const end = start + PAYLOAD_HEADER_SIZE + f.prev.payloadLength;
+      // Overlapping ranges (two names for one previous payload) always share a run.
+      if (!run || !(start < run.end || join(run.end, start))) {
+        run = { start, end: start, files: [], fileBytes: 0 };
+        runs.push(run);
+      }
+      run.files.push(f);
+      if (end > run.end) {
+        run.fileBytes += end - Math.max(start, run.end);
+        run.end = end;
+      }
+    }
+    return runs;
+  }
+
+  private async placeRun(run: Run): Promise<void> {
+    const newOffset = this.payload.position + PAYLOAD_HEADER_SIZE;
+    const req: ReuseRequest = { previousStart: run.start, previousEnd: run.end, newOffset, files: run.files.length, fileBytes: run.fileBytes };
+    const plan = await this.opts.reuse!(req);
+    if (!plan) {
+      this.counters.reuseRefusedFiles += run.files.length;
+      return;
+    }
+    checkPlan(req, plan);
+    const { appended, rangeStart } = plan;
+    await this.payload.write(encodePayloadHeader(MAGIC.payloadGap, appended));
+    await this.payload.flush();
+    await plan.commit();
+    this.payload.advance(appended);
+    this.payloadGapRecords++;
+    this.payloadGapBytes += appended;
+    for (const f of run.files) {
+      f.newOffset = newOffset + rangeStart + (f.prev.payloadOffset - run.start);
+      this.counters.bytesReused += f.prev.payloadLength;
+    }
+    this.counters.filesReused += run.files.length;
+    this.counters.reuseRuns++;
+    this.counters.reusePaddingBytes += appended - run.fileBytes;
   }
 
   /** Runs an emission now, or queues it behind a pending reuse run to keep stream order. */

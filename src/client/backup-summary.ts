@@ -1,6 +1,6 @@
 /** The final account of a backup: printed as text, or as one JSON object (benchmarks read it). */
 import { formatBytes, formatDuration, formatRate, percentOf } from "./units.ts";
-import type { ArchiveWarning } from "./backup-context.ts";
+import type { ArchiveWarning, ReuseSummary } from "./backup-context.ts";
 
 /** Warnings the text summary lists (all of them are in the JSON summary and the client log). */
 const MAX_LISTED_WARNINGS = 20;
@@ -16,6 +16,8 @@ export interface ArchiveSummary {
   filesUnchanged: number;
   zeroChunks: number;
   warnings: number;
+  /** Trees with a previous snapshot: how unchanged files were placed (payload-reuse.ts). */
+  reuse?: ReuseSummary;
 }
 
 export interface BackupSummary {
@@ -57,7 +59,7 @@ export function renderBackupSummary(s: BackupSummary): string {
     `snapshot ${s.snapshot} on ${s.store}${s.ns ? ` (namespace ${s.ns})` : ""}: ${s.warnings > 0 ? `finished with ${s.warnings} warning(s)` : "OK"}`,
   ];
   for (const a of s.archives) {
-    const what = a.kind === "tree" ? `${a.files} files (${a.filesRead} read, ${a.filesUnchanged} unchanged)` : `${a.zeroChunks} zero chunks`;
+    const what = a.kind === "tree" ? `${a.files} files (${a.filesRead} read, ${a.filesUnchanged} unchanged)` : `${a.zeroChunks} zero chunks${a.filesUnchanged ? ", unchanged (not read)" : ""}`;
     lines.push(`  ${a.name} from ${a.source}: ${formatBytes(a.size)}, ${what}, ${formatBytes(a.bytesRead)} read`);
   }
   lines.push(

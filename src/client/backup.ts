@@ -18,6 +18,7 @@ import { PreviousSnapshotFiles, previousUnusable } from "./previous-snapshot.ts"
 import { Progress } from "./progress.ts";
 import type { Transport } from "./transport.ts";
 import { backupTree } from "./tree-backup.ts";
+import { GcPacer } from "./gc-pacer.ts";
 import { formatBytes } from "./units.ts";
 import { ChunkUploader, type ChunkUploaderOptions } from "./upload-pipeline.ts";
 
@@ -41,6 +42,10 @@ export interface BackupOptions {
   signal?: AbortSignal;
   /** Test seam: see TreeBackupOptions.changeWhileRead. */
   changeWhileRead?: string;
+  /** Test seam: the wall clock in ns for the racy-stat rule of image change detection (image-stat.ts). */
+  now?: () => bigint;
+  /** Fixed chunk size for images (image-backup.ts IMAGE_CHUNK_SIZE by default). */
+  imageChunkSize?: number;
 }
 
 export async function runBackup(t: Transport, o: BackupOptions): Promise<BackupSummary> {
@@ -59,8 +64,9 @@ export async function runBackup(t: Transport, o: BackupOptions): Promise<BackupS
   });
   const snapshot = formatSnapshotName(session.snapshot);
   const pool = new EncoderPool(o.crypt.encodeOptions, o.encoderThreads);
-  const uploader = new ChunkUploader(pool, (d, b) => session.uploadChunk(d, b), o.upload);
-  const ctx: BackupContext = { session, crypt: o.crypt, uploader, progress, signal: o.signal };
+  const gc = new GcPacer();
+  const uploader = new ChunkUploader(pool, (d, b) => session.uploadChunk(d, b), { gc, ...o.upload });
+  const ctx: BackupContext = { session, crypt: o.crypt, uploader, progress, signal: o.signal, gc };
   try {
     log.info(`backup of ${snapshot} to datastore ${o.store}${o.ns ? ` namespace ${o.ns}` : ""}, task ${session.upid ?? "-"}`);
     log.info(o.crypt.mode === "encrypt" ? `encrypted with key ${o.crypt.fingerprint}` : "not encrypted (--crypt-mode none)");
@@ -88,20 +94,22 @@ export async function runBackup(t: Transport, o: BackupOptions): Promise<BackupS
         const prev = previous ? await previous.tree(spec.name, changeDetection === "metadata") : undefined;
         r = await backupTree(ctx, spec, { exclude: o.exclude ?? [], previous: prev, changeWhileRead: o.changeWhileRead });
       } else {
-        if (previous) await previous.image(spec.name);
-        r = await backupImage(ctx, spec);
+        const prev = previous ? await previous.image(spec.name, changeDetection === "metadata") : undefined;
+        r = await backupImage(ctx, spec, { previous: prev, changeDetection: changeDetection === "metadata", now: o.now, chunkSize: o.imageChunkSize });
       }
       for (const w of r.warnings) {
         log.warn(`${w.archive}: ${w.message}`);
         progress.say(`warning: ${w.archive}: ${w.message}`);
       }
-      const line = `${spec.name}: ${formatBytes(r.size)}, ${formatBytes(r.bytesRead)} read${r.kind === "tree" ? `, ${r.files.total} files (${r.files.reused} unchanged)` : `, ${r.zeroChunks} zero chunks`}`;
+      const what = r.kind === "tree" ? `${r.files.total} files (${r.files.reused} unchanged)` : `${r.zeroChunks} zero chunks${r.files.reused ? ", unchanged since the previous snapshot (not read)" : ""}`;
+      const line = `${spec.name}: ${formatBytes(r.size)}, ${formatBytes(r.bytesRead)} read, ${what}`;
       log.info(line);
       progress.say(line);
       results.push(r);
     }
 
     const summary = summarize(o, session, snapshot, results, uploader, changeDetection, started, previous !== undefined);
+    log.info(`memory: ${gc.stats.collections} paced garbage collections (${gc.stats.ms.toFixed(0)} ms)`);
     log.info(renderBackupSummary(summary).split("\n").join("\n  "));
     const files: ManifestFile[] = [];
     const cryptMode = o.crypt.mode;
@@ -180,6 +188,7 @@ function summarize(
       filesUnchanged: r.files.reused,
       zeroChunks: r.zeroChunks,
       warnings: r.warnings.length,
+      ...(r.reuse ? { reuse: r.reuse } : {}),
     })),
   };
 }

@@ -7,6 +7,7 @@
 import { shortDigest } from "../datastore/digest.ts";
 import { withContext } from "../util/errors.ts";
 import type { CryptConfig } from "./crypt.ts";
+import type { GcPacer } from "./gc-pacer.ts";
 import { Limiter } from "./limiter.ts";
 
 export type FetchRaw = (digest: string) => Promise<Uint8Array>;
@@ -25,6 +26,8 @@ export interface ChunkFetcherOptions {
   maxInFlight?: number;
   cacheBytes?: number;
   decode?: DecodeChunk;
+  /** Told about every chunk fetched (gc-pacer.ts). */
+  gc?: GcPacer;
 }
 
 export class ChunkFetcher {
@@ -44,7 +47,10 @@ export class ChunkFetcher {
     this.wire = new Limiter(options.maxInFlight ?? 8);
     this.cacheBytes = options.cacheBytes ?? 128 * 1024 * 1024;
     this.decode = options.decode ?? (async (blob, digest) => crypt.decodeChunk(blob, digest));
+    this.gc = options.gc;
   }
+
+  private readonly gc: GcPacer | undefined;
 
   /** The plaintext of a chunk. */
   get(digest: string): Promise<Uint8Array> {
@@ -86,6 +92,7 @@ export class ChunkFetcher {
     }
     this.stats.chunks++;
     this.stats.bytes += data.byteLength;
+    this.gc?.noteBytes(data.byteLength);
     this.remember(digest, data);
     return data;
   }
@@ -112,9 +119,17 @@ export interface StreamFetchers {
   data: ChunkFetcher;
 }
 
-export function streamFetchers(fetchRaw: FetchRaw, crypt: CryptConfig, o: { parallel?: number; decode?: DecodeChunk } = {}): StreamFetchers & { stats(): FetcherStats } {
-  const meta = new ChunkFetcher(fetchRaw, crypt, { maxInFlight: 4, cacheBytes: 64 * 1024 * 1024, decode: o.decode });
-  const data = new ChunkFetcher(fetchRaw, crypt, { maxInFlight: o.parallel ?? 8, cacheBytes: 128 * 1024 * 1024, decode: o.decode });
+/**
+ * Cache sizes: the data cache holds the read-ahead window (restore-tree.ts) plus the chunks in
+ * use; the metadata cache holds a tree's whole metadata stream when it is small (a restore reads
+ * it twice: once to plan, once to extract). Larger caches bought no speed and cost RSS.
+ */
+export const META_CACHE_BYTES = 16 * 1024 * 1024;
+export const DATA_CACHE_BYTES = 24 * 1024 * 1024;
+
+export function streamFetchers(fetchRaw: FetchRaw, crypt: CryptConfig, o: { parallel?: number; decode?: DecodeChunk; gc?: GcPacer } = {}): StreamFetchers & { stats(): FetcherStats } {
+  const meta = new ChunkFetcher(fetchRaw, crypt, { maxInFlight: 4, cacheBytes: META_CACHE_BYTES, decode: o.decode, gc: o.gc });
+  const data = new ChunkFetcher(fetchRaw, crypt, { maxInFlight: o.parallel ?? 8, cacheBytes: DATA_CACHE_BYTES, decode: o.decode, gc: o.gc });
   return {
     meta,
     data,

@@ -129,3 +129,22 @@ export function repeatedOption(rawArgs: readonly string[], name: string): string
   }
   return out;
 }
+
+/**
+ * Unlocks the keyfile and connects at the same time: scrypt (~130-300 ms) runs off the main
+ * thread while TLS, login and the session start go on. Only when both would ask on the terminal
+ * (keyfile passphrase and password) are they done one after the other, so prompts never mix.
+ */
+export async function keyAndConnection<C>(
+  unlock: () => Promise<C>,
+  args: ConnectionArgs & KeyArgs,
+  env: Record<string, string | undefined> = process.env,
+): Promise<[C, Connected]> {
+  const keyMayPrompt = (args.keyfile ?? env.IBS_KEYFILE) !== undefined && !env[PASSPHRASE_ENV] && args["passphrase-file"] === undefined;
+  const passwordMayPrompt = args["password-file"] === undefined && !env.IBS_PASSWORD;
+  if (keyMayPrompt && passwordMayPrompt) {
+    const c = await unlock();
+    return [c, await connectRepository(args, env)];
+  }
+  return Promise.all([unlock(), connectRepository(args, env)]);
+}

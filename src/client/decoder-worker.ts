@@ -10,6 +10,9 @@ declare const self: Worker;
 let dataKeys = new Map<number, Uint8Array>();
 let digestKey: Uint8Array | undefined;
 const MAX_CHUNK = 16 * 1024 * 1024;
+/** Collect once per 64 MiB decoded: each chunk leaves fresh garbage behind (see encoder-worker.ts). */
+const GC_EVERY_BYTES = 16 * 1024 * 1024;
+let sinceGc = 0;
 
 self.onmessage = (event: MessageEvent) => {
   const m = event.data as { keys?: { dataKeys: Array<[number, Uint8Array]>; digestKey?: Uint8Array }; id: number; blob: Uint8Array; digest: string };
@@ -29,6 +32,11 @@ self.onmessage = (event: MessageEvent) => {
     // Transfer needs a buffer of its own: a view into a larger one is copied first.
     const data = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out : out.slice();
     self.postMessage({ id: m.id, data }, [data.buffer as ArrayBuffer]);
+    sinceGc += data.byteLength;
+    if (sinceGc >= GC_EVERY_BYTES) {
+      sinceGc = 0;
+      Bun.gc(true);
+    }
   } catch (err) {
     self.postMessage({ id: m.id, error: (err as Error).message, name: (err as Error).name });
   }

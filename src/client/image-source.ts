@@ -14,6 +14,8 @@ export interface ImageSource {
   fd: number;
   size: number;
   kind: "file" | "block-device";
+  /** fstat at open (change detection compares it with the previous snapshot's record). */
+  stat: fs.BigIntStats;
 }
 
 export function openImage(path: string): ImageSource {
@@ -24,8 +26,8 @@ export function openImage(path: string): ImageSource {
     throw new IbsError(`image ${path}: cannot open it (${(e as { code?: string }).code ?? errorMessage(e)})`, 1, "give a readable regular file or block device");
   }
   const st = fs.fstatSync(fd, { bigint: true });
-  if (st.isFile()) return { path, fd, size: Number(st.size), kind: "file" };
-  if (st.isBlockDevice()) return { path, fd, size: blockDeviceSize(path, st.rdev), kind: "block-device" };
+  if (st.isFile()) return { path, fd, size: Number(st.size), kind: "file", stat: st };
+  if (st.isBlockDevice()) return { path, fd, size: blockDeviceSize(path, st.rdev), kind: "block-device", stat: st };
   fs.closeSync(fd);
   throw new IbsError(`image ${path} is neither a regular file nor a block device`, 2, "back up directories as NAME.ibsar:<dir>");
 }

@@ -18,7 +18,12 @@ export interface IndexedStreamOptions {
 
 export class IndexedStream implements RandomAccess {
   private plan: number[] | null = null;
-  private planPos = 0;
+  /** Plan position of the chunk read last (-1: none yet). */
+  private planPos = -1;
+  /** Next plan position not yet handed to the fetcher. */
+  private ahead = 0;
+  /** Bytes of the planned chunks after planPos already handed to the fetcher. */
+  private aheadBytes = 0;
   private lastChunk = -1;
   private readonly readAhead: number;
 
@@ -34,10 +39,16 @@ export class IndexedStream implements RandomAccess {
     return this.index.size;
   }
 
-  /** The chunks that will be read, in order (ascending runs; repeats are skipped). */
+  /**
+   * The chunks that will be read, in the order they will be read (consecutive repeats left
+   * out). The order need not be ascending: a file-tree payload holds files read after a run
+   * of reused ones (docs/archive-format.md), so a restore jumps forward and back.
+   */
   setPlan(chunks: number[]): void {
     this.plan = chunks;
-    this.planPos = 0;
+    this.planPos = -1;
+    this.ahead = 0;
+    this.aheadBytes = 0;
   }
 
   /** Chunk indexes covering byte range [start, end) of the stream. */
@@ -54,8 +65,10 @@ export class IndexedStream implements RandomAccess {
     const end = Math.min(offset + length, this.size);
     if (end <= offset) return new Uint8Array(0);
     let loc = this.index.chunkAt(offset);
+    // The chunk needed now goes to the fetcher before the read-ahead, which queues behind it.
+    const wanted = this.fetcher.get(loc.digest);
     this.readAheadFrom(loc.index);
-    const first = await this.fetcher.get(loc.digest);
+    const first = await wanted;
     this.checkLength(first, loc.end - loc.start, loc.index);
     if (end <= loc.end) {
       this.lastChunk = loc.index;
@@ -66,8 +79,9 @@ export class IndexedStream implements RandomAccess {
     let at = loc.end - offset;
     while (at < out.byteLength) {
       loc = this.index.location(loc.index + 1);
+      const next = this.fetcher.get(loc.digest);
       this.readAheadFrom(loc.index);
-      const data = await this.fetcher.get(loc.digest);
+      const data = await next;
       this.checkLength(data, loc.end - loc.start, loc.index);
       const take = Math.min(data.byteLength, out.byteLength - at);
       out.set(data.subarray(0, take), at);
@@ -77,28 +91,68 @@ export class IndexedStream implements RandomAccess {
     return out;
   }
 
+  /** Up to `length` bytes from `offset`, never past the end of the chunk holding it: a view, no copy. */
+  async readSome(offset: number, length: number): Promise<Uint8Array> {
+    const end = Math.min(offset + length, this.size);
+    if (end <= offset) return new Uint8Array(0);
+    const loc = this.index.chunkAt(offset);
+    const wanted = this.fetcher.get(loc.digest);
+    this.readAheadFrom(loc.index);
+    const data = await wanted;
+    this.checkLength(data, loc.end - loc.start, loc.index);
+    this.lastChunk = loc.index;
+    return data.subarray(offset - loc.start, Math.min(end, loc.end) - loc.start);
+  }
+
   private checkLength(data: Uint8Array, expected: number, index: number): void {
     if (data.byteLength !== expected) {
       throw new Error(`chunk ${index} of the stream has ${data.byteLength} bytes, the index says ${expected}`);
     }
   }
 
+  private chunkLength(i: number): number {
+    return this.index.endOffset(i) - (i === 0 ? 0 : this.index.endOffset(i - 1));
+  }
+
   private readAheadFrom(current: number): void {
-    let budget = this.readAhead;
-    if (this.plan) {
-      while (this.planPos < this.plan.length && this.plan[this.planPos]! < current) this.planPos++;
-      for (let i = this.planPos; i < this.plan.length && budget > 0; i++) {
-        const loc = this.index.location(this.plan[i]!);
-        this.fetcher.prefetch(loc.digest);
-        budget -= loc.end - loc.start;
+    const plan = this.plan;
+    if (plan) {
+      this.advancePlan(plan, current);
+      while (this.ahead < plan.length && this.aheadBytes < this.readAhead) {
+        const i = plan[this.ahead++]!;
+        this.fetcher.prefetch(this.index.digest(i));
+        this.aheadBytes += this.chunkLength(i);
       }
       return;
     }
     if (current < this.lastChunk) return; // moving backwards: random access, no read-ahead
+    let budget = this.readAhead;
     for (let i = current; i < this.index.chunkCount && budget > 0; i++) {
       const loc = this.index.location(i);
       this.fetcher.prefetch(loc.digest);
       budget -= loc.end - loc.start;
     }
   }
+
+  /**
+   * Moves the plan position to `current` when it is the next planned chunk (or a little
+   * further: a skipped chunk). A read off the plan (a hardlink's target, say) leaves it.
+   */
+  private advancePlan(plan: number[], current: number): void {
+    if (this.planPos >= 0 && plan[this.planPos] === current) return;
+    const limit = Math.min(plan.length, Math.max(this.ahead, this.planPos + 1) + PLAN_SEARCH);
+    for (let j = this.planPos + 1; j < limit; j++) {
+      if (plan[j] !== current) continue;
+      for (let k = this.planPos + 1; k <= j && k < this.ahead; k++) this.aheadBytes -= this.chunkLength(plan[k]!);
+      this.planPos = j;
+      if (this.ahead <= j) {
+        this.ahead = j + 1;
+        this.aheadBytes = 0;
+      }
+      return;
+    }
+  }
 }
+
+/** How far past the read-ahead window a read may land and still count as following the plan. */
+const PLAN_SEARCH = 64;

@@ -14,6 +14,7 @@ import { DynamicIndex } from "../datastore/dynamic-index.ts";
 import { FixedIndex } from "../datastore/fixed-index.ts";
 import { type Manifest, verifyManifestSignature } from "../datastore/manifest.ts";
 import { imageFile, metadataFile, payloadFile } from "./archive-spec.ts";
+import { type ImageStat, imageStatFile, parseImageStat } from "./image-stat.ts";
 import type { BackupSession, PreviousSnapshot } from "./backup-session.ts";
 import { ChunkFetcher } from "./chunk-fetcher.ts";
 import type { CryptConfig } from "./crypt.ts";
@@ -36,16 +37,23 @@ export function previousUnusable(previous: PreviousSnapshot, crypt: CryptConfig)
   return undefined;
 }
 
+export interface PreviousImage {
+  index: FixedIndex;
+  /** The image file's stat when the previous backup read it (absent: read the image). */
+  stat?: ImageStat;
+}
+
 export class PreviousSnapshotFiles {
   private readonly fetcher: ChunkFetcher;
 
   constructor(
     private readonly session: BackupSession,
     private readonly manifest: Manifest,
-    crypt: CryptConfig,
+    private readonly crypt: CryptConfig,
     private readonly uploader: ChunkUploader,
   ) {
-    this.fetcher = new ChunkFetcher((d) => session.previousChunk(d), crypt, { cacheBytes: 64 * 1024 * 1024 });
+    // The previous metadata stream is read once, forward: a small window is enough.
+    this.fetcher = new ChunkFetcher((d) => session.previousChunk(d), crypt, { cacheBytes: 16 * 1024 * 1024 });
   }
 
   /** Bytes of previous chunks fetched (metadata streams). */
@@ -60,14 +68,22 @@ export class PreviousSnapshotFiles {
     return checkAgainstManifest(entry, bytes, `previous snapshot ${this.session.previous?.time}`);
   }
 
-  /** The previous image index of this archive; its chunks become known to the session. */
-  async image(name: string): Promise<FixedIndex | undefined> {
+  /**
+   * The previous image index of this archive (its chunks become known to the session) and, when
+   * that snapshot recorded one, the image file's stat (image-stat.ts) for change detection.
+   */
+  async image(name: string, changeDetection: boolean): Promise<PreviousImage | undefined> {
     const file = imageFile(name);
     const bytes = await this.index(file);
     if (!bytes) return undefined;
-    const idx = FixedIndex.parse(bytes, `previous ${file}`);
-    this.uploader.addKnown(idx.digests());
-    return idx;
+    const index = FixedIndex.parse(bytes, `previous ${file}`);
+    this.uploader.addKnown(index.digests());
+    if (!changeDetection) return { index };
+    const statName = imageStatFile(name);
+    const entry = manifestEntry(this.manifest, statName);
+    if (!entry) return { index };
+    const blob = checkAgainstManifest(entry, await this.session.previousFile(statName), `previous snapshot ${this.session.previous?.time}`);
+    return { index, stat: parseImageStat(this.crypt.decodeFile(blob, `previous ${statName}`)) };
   }
 
   /**
@@ -83,7 +99,7 @@ export class PreviousSnapshotFiles {
     this.uploader.addKnown(meta.digests());
     this.uploader.addKnown(payload.digests());
     if (!changeDetection) return { payload };
-    const metaStream = new IndexedStream(meta, this.fetcher);
+    const metaStream = new IndexedStream(meta, this.fetcher, { readAheadBytes: 8 * 1024 * 1024 });
     metaStream.setPlan(Array.from({ length: meta.chunkCount }, (_, i) => i));
     // The payload is not read for change detection, except its start and tail records, which
     // ArchiveReader.open checks to pair the two streams.

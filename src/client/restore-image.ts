@@ -23,7 +23,7 @@ export interface ImageRestoreResult {
   target: "file" | "block-device" | "stdout";
 }
 
-const READ_AHEAD = 16;
+const READ_AHEAD = 8;
 
 export async function restoreImage(
   session: ReaderSession,

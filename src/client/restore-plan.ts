@@ -16,7 +16,10 @@ interface Range {
 }
 
 export async function planPayloadReads(reader: ArchiveReader, payload: IndexedStream, patterns: readonly string[]): Promise<number[]> {
-  if (patterns.length === 0) return Array.from({ length: payload.index.chunkCount }, (_, i) => i);
+  // Without patterns every entry is restored, but still in archive order, which is not payload
+  // order: files read after a reused run sit behind it (docs/archive-format.md), and chunks that
+  // hold only padding are never needed. One pass over the metadata gives the exact order.
+  const all = patterns.length === 0;
   const select = new PatternSet(patterns);
   const ranges: Range[] = [];
   const linkTargets = new Map<number, { range?: Range; selected: boolean }>();
@@ -29,7 +32,7 @@ export async function planPayloadReads(reader: ArchiveReader, payload: IndexedSt
       continue;
     }
     if (selectedStack.length === 0) {
-      selectedStack.push(false); // the root
+      selectedStack.push(all); // the root
       continue;
     }
     const parentSelected = selectedStack[selectedStack.length - 1]!;

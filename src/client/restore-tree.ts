@@ -28,9 +28,9 @@ export interface TreeRestoreResult {
 export async function openTreeArchive(session: ReaderSession, name: string, fetchers: StreamFetchers): Promise<{ reader: ArchiveReader; meta: IndexedStream; payload: IndexedStream }> {
   const metaIdx = DynamicIndex.parse(await session.file(metadataFile(name)), metadataFile(name));
   const payloadIdx = DynamicIndex.parse(await session.file(payloadFile(name)), payloadFile(name));
-  const meta = new IndexedStream(metaIdx, fetchers.meta, { readAheadBytes: 16 * 1024 * 1024 });
+  const meta = new IndexedStream(metaIdx, fetchers.meta, { readAheadBytes: 8 * 1024 * 1024 });
   meta.setPlan(Array.from({ length: metaIdx.chunkCount }, (_, i) => i));
-  const payload = new IndexedStream(payloadIdx, fetchers.data, { readAheadBytes: 48 * 1024 * 1024 });
+  const payload = new IndexedStream(payloadIdx, fetchers.data, { readAheadBytes: 12 * 1024 * 1024 });
   payload.setPlan([]); // no read-ahead until the plan is known
   const reader = await ArchiveReader.open(meta, payload);
   return { reader, meta, payload };

@@ -46,23 +46,29 @@ export async function backupTree(ctx: BackupContext, spec: ArchiveSpec, opts: Tr
   const lookup: PreviousLookup | undefined = prev?.lookup
     ? (path, st) => {
         filesChecked++;
+        ctx.gc?.noteEntry();
         return prev.lookup!(path, st);
       }
     : undefined;
+  const reuse = lookup && prev ? payloadReuseSink(prev.payload, payload, { isKnown: (d) => ctx.uploader.isKnown(d) }) : undefined;
   const result = await writeArchive({
     root: spec.source,
     metadataSink: meta.sink,
     payloadSink: payload.sink,
     exclude: opts.exclude,
     previous: lookup,
-    reuse: lookup && prev ? payloadReuseSink(prev.payload, payload, { isKnown: (d) => ctx.uploader.isKnown(d) }) : undefined,
+    reuse,
+    reuseJoin: reuse?.join,
     signal: ctx.signal,
     // Several MiB per read: the pieces reach the chunker uncopied (dynamic-stream.ts), and
     // fewer of them span a chunk boundary.
     readPieceSize: 4 * 1024 * 1024,
+    // DynamicStreamWriter.sink keeps nothing once it resolves: one read buffer for all files.
+    sinksCopy: true,
     hooks: {
       onBeforeRead(path, abs) {
         filesRead++;
+        ctx.gc?.noteEntry();
         if (opts.changeWhileRead !== undefined && formatPath(path) === opts.changeWhileRead) fs.appendFileSync(abs, "changed while read\n");
       },
     },
@@ -85,6 +91,7 @@ export async function backupTree(ctx: BackupContext, spec: ArchiveSpec, opts: Tr
     bytesRead: c.bytesRead,
     files: { total: c.files, read: c.filesRead, reused: c.filesReused, bytesReused: c.bytesReused, entries: c.entries },
     zeroChunks: 0,
+    reuse: reuse ? { runs: c.reuseRuns, wasteBytes: c.reusePaddingBytes, refusedFiles: c.reuseRefusedFiles, overBudgetRuns: reuse.stats.overBudget } : undefined,
     warnings: result.warnings.map((w) => ({ archive: spec.name, kind: w.kind, path: w.path ? formatPath(w.path) : undefined, message: w.message })),
   };
 }

@@ -15,7 +15,15 @@ import { shortDigest } from "../datastore/digest.ts";
 import type { EncoderPool } from "../pipeline/encoder-pool.ts";
 import { IbsError, withContext } from "../util/errors.ts";
 import { ApiRequestError } from "./http.ts";
+import type { GcPacer } from "./gc-pacer.ts";
 import { Limiter } from "./limiter.ts";
+
+/**
+ * Plaintext bytes being encoded or uploaded at once. 24 MiB keeps 8 requests of 1-4 MiB chunks
+ * busy (measured: the same throughput as 64 MiB on loopback) and is most of the client's
+ * working set, so it bounds peak RSS (docs/benchmarks.md).
+ */
+export const DEFAULT_IN_FLIGHT_BYTES = 24 * 1024 * 1024;
 
 export interface UploadStats {
   /** Chunk references written to indexes (including reused and deduplicated ones). */
@@ -42,6 +50,8 @@ export function emptyUploadStats(): UploadStats {
 export interface ChunkUploaderOptions {
   maxInFlightBytes?: number;
   maxUploads?: number;
+  /** Told about every chunk's bytes (gc-pacer.ts). */
+  gc?: GcPacer;
 }
 
 export type UploadChunk = (digest: string, blob: Uint8Array) => Promise<void>;
@@ -59,9 +69,12 @@ export class ChunkUploader {
     private readonly send: UploadChunk,
     options: ChunkUploaderOptions = {},
   ) {
-    this.memory = new Limiter(options.maxInFlightBytes ?? 64 * 1024 * 1024);
+    this.memory = new Limiter(options.maxInFlightBytes ?? DEFAULT_IN_FLIGHT_BYTES);
     this.wire = new Limiter(options.maxUploads ?? 8);
+    this.gc = options.gc;
   }
+
+  private readonly gc: GcPacer | undefined;
 
   /** Marks digests as present on the server for this session (a downloaded previous index). */
   addKnown(digests: Iterable<string>): void {
@@ -79,6 +92,7 @@ export class ChunkUploader {
   async add(data: Uint8Array, digest: string): Promise<void> {
     this.throwIfFailed();
     const n = data.byteLength;
+    this.gc?.noteBytes(n);
     this.stats.chunks++;
     this.stats.bytes += n;
     if (this.known.has(digest)) {

@@ -114,6 +114,7 @@ export class CdcChunker implements Chunker {
       if (cut < 0) {
         this.pending.push(piece.subarray(pos));
         this.pendingLength += n - pos;
+        this.owned = false;
         break;
       }
       const data = this.pendingLength === 0 ? piece.subarray(pos, cut) : joinPieces(this.pending, this.pendingLength, piece.subarray(pos, cut));
@@ -126,6 +127,19 @@ export class CdcChunker implements Chunker {
     }
     return out;
   }
+
+  /**
+   * Copies the bytes of the unfinished chunk out of the pieces pushed so far, so the caller may
+   * overwrite or reuse those pieces (one buffer per stream instead of a fresh one per piece).
+   */
+  detachPending(): void {
+    if (this.pendingLength === 0 || this.owned) return;
+    this.pending = [joinPieces(this.pending, this.pendingLength, new Uint8Array(0))];
+    this.owned = true;
+  }
+
+  /** The pending bytes are one buffer this chunker made (detachPending), none of the caller's. */
+  private owned = false;
 
   finish(): Chunk[] {
     if (this.pendingLength === 0) return [];

@@ -7,11 +7,24 @@ import { encodeBlob, type EncodeOptions } from "../datastore/blob.ts";
 
 declare const self: Worker;
 
+/**
+ * Every chunk arrives as a fresh buffer and leaves as another: collect once per 64 MiB, or the
+ * thread's garbage grows by hundreds of MiB before JSC gets to it (gc-pacer.ts in the client
+ * says why; this heap is small, so a collection costs about a millisecond).
+ */
+const GC_EVERY_BYTES = 16 * 1024 * 1024;
+let sinceGc = 0;
+
 self.onmessage = (event: MessageEvent<{ id: number; data: Uint8Array; options: EncodeOptions }>) => {
   const { id, data, options } = event.data;
   try {
     const blob = encodeBlob(data, options);
     self.postMessage({ id, blob }, [blob.buffer as ArrayBuffer]);
+    sinceGc += data.byteLength;
+    if (sinceGc >= GC_EVERY_BYTES) {
+      sinceGc = 0;
+      Bun.gc(true);
+    }
   } catch (err) {
     self.postMessage({ id, error: (err as Error).message });
   }

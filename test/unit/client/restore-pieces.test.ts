@@ -62,6 +62,22 @@ describe("IndexedStream over a ChunkFetcher", () => {
     expect(s.fetched).toHaveLength(5);
   });
 
+  test("a plan that jumps forward and back (files read after a reused run) is followed ahead of the reader", async () => {
+    const s = storedStream(12, 1000);
+    const fetcher = new ChunkFetcher(s.fetchRaw, none, { maxInFlight: 2 });
+    const stream = new IndexedStream(s.index, fetcher, { readAheadBytes: 3000 });
+    const plan = [0, 1, 9, 2, 3, 10, 4, 5, 11];
+    stream.setPlan(plan);
+    for (const [n, i] of plan.entries()) {
+      await stream.read(i * 1000 + 10, 5);
+      await Bun.sleep(20);
+      // Everything up to three chunks past the one just read was asked for, in plan order.
+      expect(s.fetched.slice(0, Math.min(plan.length, n + 4))).toEqual(plan.slice(0, n + 4).map((c) => s.index.digest(c)));
+    }
+    expect(s.fetched).toHaveLength(plan.length); // chunks 6, 7 and 8 are not in the plan: never fetched
+    expect(fetcher.stats.cacheHits).toBeGreaterThan(0);
+  });
+
   test("encrypted chunks decode on worker threads and are checked against their digest", async () => {
     const k = keyring(3);
     const s = storedStream(3, 4096, k);

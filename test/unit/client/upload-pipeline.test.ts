@@ -122,7 +122,7 @@ describe("payload reuse", () => {
     const s = new DynamicStreamWriter(u, crypt);
     const reuse = payloadReuseSink(previous, s, { isKnown: () => true });
     await s.sink(new Uint8Array(50));
-    const plan = (await reuse({ previousStart: 2100, previousEnd: 5900, newOffset: 50, files: 3 }))!;
+    const plan = (await reuse({ previousStart: 2100, previousEnd: 5900, newOffset: 50, files: 3, fileBytes: 3800 }))!;
     expect(plan.appended).toBe(4000); // chunks 2..5
     expect(plan.rangeStart).toBe(100);
     await plan.commit();
@@ -131,15 +131,37 @@ describe("payload reuse", () => {
     expect([...idx.digests()].slice(1)).toEqual([2, 3, 4, 5].map(digest));
   });
 
-  test("too much padding, unknown chunks, or a stream out of step are refused", async () => {
+  test("costly runs share a waste budget, cheap ones always go; unknown chunks or a stream out of step are refused", async () => {
     const u = new ChunkUploader(inline, async () => {});
     const s = new DynamicStreamWriter(u, crypt);
-    const reuse = payloadReuseSink(previous, s, { isKnown: (d) => d !== digest(7) });
-    // 10 bytes of a 1000-byte chunk: padding 990 is above 10 % and above the run's length.
-    expect(await reuse({ previousStart: 1000, previousEnd: 1010, newOffset: 0, files: 1 })).toBeUndefined();
+    const reuse = payloadReuseSink(previous, s, { isKnown: (d) => d !== digest(7), wasteBudget: 1500 });
+    // 10 bytes of a 1000-byte chunk: 990 bytes of waste fit the budget of 1500...
+    expect(await reuse({ previousStart: 1000, previousEnd: 1010, newOffset: 0, files: 1, fileBytes: 10 })).toBeDefined();
+    // ...a second such run does not (990 + 990 > 1500).
+    expect(await reuse({ previousStart: 3000, previousEnd: 3010, newOffset: 0, files: 1, fileBytes: 10 })).toBeUndefined();
+    // Holes inside the range count as waste too: 2000 bytes appended, 1200 of them files.
+    expect(await reuse({ previousStart: 4000, previousEnd: 6000, newOffset: 0, files: 2, fileBytes: 1200 })).toBeUndefined();
+    // A run wasting at most 10 % of what it appends is cheap: placed whatever the budget.
+    expect(await reuse({ previousStart: 8050, previousEnd: 10000, newOffset: 0, files: 2, fileBytes: 1950 })).toBeDefined();
+    expect(reuse.stats).toMatchObject({ waste: 1040, budgeted: 990, budget: 1500, overBudget: 2 });
     // A chunk the session does not know cannot be referenced.
-    expect(await reuse({ previousStart: 6000, previousEnd: 8000, newOffset: 0, files: 2 })).toBeUndefined();
-    const plan = (await reuse({ previousStart: 0, previousEnd: 3000, newOffset: 16, files: 2 }))!;
+    expect(await reuse({ previousStart: 6000, previousEnd: 8000, newOffset: 0, files: 2, fileBytes: 2000 })).toBeUndefined();
+    const plan = (await reuse({ previousStart: 0, previousEnd: 3000, newOffset: 16, files: 2, fileBytes: 3000 }))!;
     await expect(plan.commit()).rejects.toThrow("the stream is at 0, the writer expected 16");
+  });
+
+  test("without a budget given, 10 % of the previous payload (at least 4 MiB) may be wasted", () => {
+    const u = new ChunkUploader(inline, async () => {});
+    const reuse = payloadReuseSink(previous, new DynamicStreamWriter(u, crypt), { isKnown: () => true });
+    expect(reuse.stats.budget).toBe(4 * 1024 * 1024);
+  });
+
+  test("a run is extended over a hole when no whole chunk lies in it", () => {
+    const u = new ChunkUploader(inline, async () => {});
+    const reuse = payloadReuseSink(previous, new DynamicStreamWriter(u, crypt), { isKnown: () => true });
+    expect(reuse.join(1500, 1900)).toBe(true); // same chunk: splitting would append it twice
+    expect(reuse.join(1500, 2900)).toBe(true); // the next chunk: splitting saves nothing
+    expect(reuse.join(1500, 3000)).toBe(false); // chunk 2 lies wholly in the hole: leave it out
+    expect(reuse.join(1500, 1400)).toBe(false); // backwards
   });
 });
