@@ -21,7 +21,10 @@ export function openStateDb(path: string, opts: { readonly?: boolean } = {}): St
     sqlite = new Database(path, opts.readonly ? { readonly: true } : { create: true, readwrite: true });
     sqlite.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     if (!opts.readonly) {
-      sqlite.exec("PRAGMA journal_mode = WAL");
+      // Switching a new database to WAL needs an exclusive lock and SQLite answers SQLITE_BUSY
+      // at once, without its busy handler, when another role opens the file at the same moment
+      // (first start of seven units): retry within the busy timeout.
+      retryWhileBusy(() => sqlite.exec("PRAGMA journal_mode = WAL"));
       sqlite.exec("PRAGMA synchronous = NORMAL");
     }
     sqlite.exec("PRAGMA foreign_keys = ON");
@@ -36,6 +39,19 @@ export function openStateDb(path: string, opts: { readonly?: boolean } = {}): St
     throw err instanceof IbsError ? err : stateDbError(path, err);
   }
   return drizzle({ client: sqlite, schema }) as StateDb;
+}
+
+function retryWhileBusy(fn: () => void): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      return fn();
+    } catch (err) {
+      const busy = /locked|busy/i.test((err as Error)?.message ?? "") || (err as any)?.code === "SQLITE_BUSY";
+      if (!busy || Date.now() >= deadline) throw err;
+      Bun.sleepSync(10 + Math.random() * 40);
+    }
+  }
 }
 
 function schemaVersion(db: Database): number {
