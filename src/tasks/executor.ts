@@ -28,6 +28,8 @@ export interface ExecutorOptions {
 const SHUTDOWN_GRACE_MS = 20_000;
 const ABORT_WAIT_MS = 5_000;
 
+const IDLE_POLL_FACTOR = 4;
+
 export function startTaskExecutor(ctx: RoleContext, role: RoleName, opts: ExecutorOptions = {}): RunningRole {
   const env = taskEnv(ctx.config, ctx.db);
   const types = taskTypesForRole(role);
@@ -54,29 +56,36 @@ export function startTaskExecutor(ctx: RoleContext, role: RoleName, opts: Execut
     running.set(row.upid, { row, done });
   };
 
-  const round = () => {
+  /** Claims what it can; true when it started at least one task. */
+  const round = (): boolean => {
     if (Date.now() - lastRecovery >= recoverEveryMs) recover();
     for (const t of expireQueuedTasks(env, types)) ctx.log.warn("task expired in the queue", { upid: t.upid, err: t.result });
+    let claimed = false;
     while (!ctx.signal.aborted) {
       const unslotted = [...running.values()].filter((r) => r.row.slot === null).length;
       const row = claimNextTask(env, types, { slots: ctx.config.worker.slots, allowUnslotted: unslotted < maxUnslotted });
       if (!row) break;
       launch(row);
+      claimed = true;
     }
+    return claimed;
   };
 
   recover();
   ctx.log.info(`${role} ready`, { slots: ctx.config.worker.slots, types: types.join(",") });
+  // An idle executor backs off to IDLE_POLL_FACTOR x pollMs: each round is a write transaction
+  // on the state database, and three roles polling twice a second cost real CPU on a quiet host.
+  let waitMs = pollMs;
   const loop = (async () => {
     while (!ctx.signal.aborted) {
       try {
-        round();
+        waitMs = round() || running.size > 0 ? pollMs : Math.min(waitMs * 2, pollMs * IDLE_POLL_FACTOR);
       } catch (err) {
         ctx.log.error("claim round failed", { err: errorMessage(err) });
       }
       if (ctx.signal.aborted) break;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, pollMs);
+        const t = setTimeout(resolve, waitMs);
         wake = () => {
           clearTimeout(t);
           resolve();
