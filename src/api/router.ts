@@ -12,6 +12,7 @@ import type { ApiDeps } from "./app.ts";
 import { authenticate, AuthFailure, type AuthInfo } from "./auth/authenticate.ts";
 import { ApiError, badRequest, forbidden, mapError } from "./errors.ts";
 import type { RouteGroup, RouteInput, RouteSpec } from "./route.ts";
+import { readCapped } from "./read-capped.ts";
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 
@@ -154,23 +155,11 @@ async function readJsonBody(c: Context, limit: number): Promise<unknown> {
   }
   const stream = c.req.raw.body;
   if (!stream) return undefined;
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = stream.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  if (size === 0) return undefined;
+  const body = await readCapped(stream, limit, tooLarge);
+  if (body.byteLength === 0) return undefined;
   let text: string;
   try {
-    text = utf8.decode(Buffer.concat(chunks));
+    text = utf8.decode(body);
   } catch {
     throw badRequest("request body is not valid UTF-8");
   }

@@ -10,7 +10,7 @@ import { ROLES, type RoleName } from "../access/roles.ts";
 import { parseExpire, parseTimeSpec } from "../access/time-spec.ts";
 
 /** Runs a parser that throws with a message; its message becomes the zod issue. */
-function via<T>(parse: (s: string) => T) {
+export function via<T>(parse: (s: string) => T) {
   return z.string().transform((s, ctx) => {
     try {
       return parse(s);

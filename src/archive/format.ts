@@ -8,6 +8,7 @@
  * - the PAYLOAD stream: file contents, each preceded by a 16-byte header (magic u64, length u64).
  */
 import { IbsError } from "../util/errors.ts";
+import type { EntryStat } from "./records.ts";
 
 export const FORMAT_VERSION = 1;
 
@@ -115,20 +116,13 @@ export interface FileContentRef {
   extents?: Extent[];
 }
 
-export interface ArchiveEntry {
+export interface ArchiveEntry extends EntryStat {
   kind: EntryKind;
   /** Path relative to the archive root, components joined by "/"; the root is empty. Raw bytes. */
   path: Uint8Array;
   name: Uint8Array;
   /** Offset of the entry record in the metadata stream. */
   offset: number;
-  flags: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  ino: bigint;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
   /** Regular file: logical size; symlink: target length; hardlink: size of the target. */
   size: number;
   xattrs: Array<[name: Uint8Array, value: Uint8Array]>;

@@ -5,6 +5,7 @@
  */
 import { ENCRYPTED_HEADER_SIZE } from "../datastore/blob.ts";
 import { DEFAULT_MAX_CHUNK_SIZE } from "../datastore/chunk-store.ts";
+import { readCapped } from "../api/read-capped.ts";
 import { SessionError } from "./errors.ts";
 
 /** The largest encoded chunk: the store's chunk limit plus the encrypted blob header. */
@@ -20,33 +21,13 @@ export async function readRawBody(req: Request, limit: number, what: string): Pr
   if (!req.body) return new Uint8Array(0);
   if (declared !== null && /^\d+$/.test(declared)) {
     // The length is known and within the cap: let the runtime read the body into one buffer
-    // (the streamed read below collects 64 KiB parts and copies them together: for 4 MiB
+    // (the streamed read collects 64 KiB parts and copies them together: for 4 MiB
     // chunks a second copy of every upload).
     const bytes = new Uint8Array(await req.arrayBuffer());
     if (bytes.byteLength > limit) throw tooLarge();
     return bytes;
   }
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  const reader = req.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge();
-    }
-    parts.push(value);
-  }
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+  return readCapped(req.body, limit, tooLarge);
 }
 
 export function octets(bytes: Uint8Array): Response {

@@ -10,27 +10,16 @@ import { CorruptError, DatastoreError, LockedError, ModeError } from "../../data
 import { formatNamespace, parseNamespace } from "../../datastore/snapshot-path.ts";
 import type { StateDb } from "../../state/db.ts";
 import { ApiError } from "../errors.ts";
+import { via } from "../schemas.ts";
 
-/** Runs a parser that throws with a message; its message becomes the zod issue (and the 400's text). */
-function checked<T>(parse: (s: string) => T) {
-  return z.string().transform((s, ctx) => {
-    try {
-      return parse(s);
-    } catch (err) {
-      ctx.addIssue({ code: "custom", message: (err as Error).message });
-      return z.NEVER;
-    }
-  });
-}
-
-export const datastoreNameSchema = checked(validateDatastoreName);
-export const datastorePathSchema = checked(normalizeDatastorePath);
+export const datastoreNameSchema = via(validateDatastoreName);
+export const datastorePathSchema = via(normalizeDatastorePath);
 export const storeParams = z.strictObject({ store: datastoreNameSchema });
 
 /** A namespace such as "prod/web" (or "" for the root), in its canonical form. */
-export const namespaceSchema = checked((s) => formatNamespace(parseNamespace(s)));
+export const namespaceSchema = via((s) => formatNamespace(parseNamespace(s)));
 /** A namespace other than the root: what can be created or removed. */
-export const childNamespaceSchema = checked((s) => {
+export const childNamespaceSchema = via((s) => {
   const ns = parseNamespace(s);
   if (ns.length === 0) throw new Error("the root namespace always exists and cannot be created or removed; name one such as 'prod' or 'prod/web'");
   return formatNamespace(ns);
