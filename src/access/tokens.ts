@@ -12,6 +12,7 @@ import { conflict, notFound } from "./errors.ts";
 import { parseTokenId, parseUserId } from "./ids.ts";
 import { findUser, userUsableProblem } from "./users.ts";
 import { isoOrNull } from "./time-spec.ts";
+import { IMMEDIATE } from "../state/db.ts";
 
 export interface TokenInfo {
   tokenid: string;
@@ -93,7 +94,7 @@ export function createToken(db: StateDb, tokenid: string, opts: NewToken = {}): 
         createdAt: Date.now(),
       })
       .run();
-  });
+  }, IMMEDIATE);
   return { token: getToken(db, tokenid), secret };
 }
 
@@ -113,7 +114,7 @@ export function removeToken(db: StateDb, tokenid: string): void {
   db.transaction((tx) => {
     tx.delete(acl).where(eq(acl.authId, tokenid)).run();
     tx.delete(apiTokens).where(eq(apiTokens.tokenid, tokenid)).run();
-  });
+  }, IMMEDIATE);
 }
 
 /**

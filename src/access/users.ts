@@ -10,6 +10,7 @@ import { conflict, invalid, notFound } from "./errors.ts";
 import { parseUserId, ROOT_AUTH_ID } from "./ids.ts";
 import { checkPasswordPolicy, hashPassword, verifyPassword } from "./password.ts";
 import { isoOrNull } from "./time-spec.ts";
+import { IMMEDIATE } from "../state/db.ts";
 
 export interface UserInfo {
   userid: string;
@@ -103,7 +104,7 @@ export async function createUser(db: StateDb, u: NewUser): Promise<UserInfo> {
       })
       .run();
     return toInfo(tx.select().from(users).where(eq(users.userid, u.userid)).get()!, 0);
-  });
+  }, IMMEDIATE);
 }
 
 export interface UserUpdate {
@@ -137,7 +138,7 @@ export function removeUser(db: StateDb, userid: string): void {
     // ACL entries of the user and of every token of the user (tokens go by the FK cascade).
     tx.delete(acl).where(or(eq(acl.authId, userid), sql`substr(${acl.authId}, 1, ${userid.length + 1}) = ${userid + "!"}`)).run();
     tx.delete(users).where(eq(users.userid, userid)).run();
-  });
+  }, IMMEDIATE);
 }
 
 /** Why a user may not authenticate now, or null when it may. */

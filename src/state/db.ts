@@ -14,6 +14,14 @@ export type StateDb = BunSQLiteDatabase<typeof schema> & { $client: Database };
 
 const BUSY_TIMEOUT_MS = 5000;
 
+/**
+ * For read-then-write transactions on the node state (`db.transaction(fn, IMMEDIATE)`): several
+ * processes write it, and a deferred transaction that reads first and another writer commits
+ * in between fails at once with "database is locked" (SQLite cannot wait there without a
+ * deadlock). IMMEDIATE takes the write lock up front, so the busy timeout applies.
+ */
+export const IMMEDIATE = { behavior: "immediate" } as const;
+
 export function openStateDb(path: string, opts: { readonly?: boolean } = {}): StateDb {
   let sqlite: Database;
   try {

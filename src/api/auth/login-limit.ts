@@ -9,6 +9,7 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { StateDb } from "../../state/db.ts";
 import { loginFailures } from "../../state/schema/index.ts";
+import { IMMEDIATE } from "../../state/db.ts";
 
 export interface LoginLimits {
   windowMs: number;
@@ -55,7 +56,7 @@ export function recordLoginFailure(db: StateDb, user: string, source: string, li
         })
         .run();
     }
-  });
+  }, IMMEDIATE);
 }
 
 export function clearUserFailures(db: StateDb, user: string): void {
