@@ -1,21 +1,21 @@
 /**
  * `ironcore-backup gc start|status`: garbage collection of a datastore. `start` queues a `gc`
  * task for the gc role (src/maintenance/gc-task.ts); `status` shows the running GC's phase and
- * progress, the last run's figures and the next scheduled GC job.
+ * progress, the last run's figures and the next scheduled GC job. Checks, refusals and the
+ * report are shared with the API (src/maintenance/start-request.ts, status-report.ts).
  */
 import { defineCommand } from "citty";
-import { assertGcAllowed, requireDatastore, withRegisteredStore } from "../datastore/admin/index.ts";
+import { requireDatastore } from "../datastore/admin/index.ts";
 import type { GcResult } from "../maintenance/gc.ts";
-import { gcStatus, type GcStatus } from "../maintenance/gc-status.ts";
 import { bytesText } from "../maintenance/report.ts";
 import type { StoredResult } from "../maintenance/record.ts";
-import type { TaskEnv } from "../tasks/env.ts";
-import { listJobs } from "../tasks/jobs.ts";
-import { formatDuration, keyValues, listTasks, localTime } from "../tasks/task-info.ts";
-import { UsageError } from "../util/errors.ts";
+import { startGc } from "../maintenance/start-request.ts";
+import { gcStatusReport, type GcStatusReport } from "../maintenance/status-report.ts";
+import { LOCAL_ADMIN_AUTH_ID } from "../tasks/env.ts";
+import { formatDuration, keyValues, localTime } from "../tasks/task-info.ts";
 import { nodeArgs, nodeConfig } from "./common.ts";
 import { outputFormatArg, parseOutputFormat, printResult } from "./output.ts";
-import { followArg, openTaskEnv, reportStarted, submitStoreTask } from "./task-start.ts";
+import { followArg, openTaskEnv, reportStarted } from "./task-start.ts";
 
 const storeArg = { store: { type: "positional" as const, required: true as const, description: "datastore name" } };
 
@@ -31,35 +31,11 @@ const start = defineCommand({
   async run({ args }) {
     const format = parseOutputFormat(args["output-format"]);
     const env = openTaskEnv(nodeConfig(args));
-    const options: Record<string, string> = {};
-    if (args["grace-seconds"] !== undefined) {
-      if (!/^\d+$/.test(args["grace-seconds"])) throw new UsageError(`--grace-seconds: expected a whole number of seconds, got '${args["grace-seconds"]}'`);
-      options["grace-seconds"] = args["grace-seconds"];
-    }
-    // Refuse here too, so the operator sees the refusal at once instead of in a task log.
-    await withRegisteredStore(requireDatastore(env.db, args.store), (ds) => assertGcAllowed(ds));
-    await reportStarted(env, submitStoreTask(env, "gc", args.store, options), args.follow, format);
+    // Checked and refused (quarantine) before queuing, so the operator sees a refusal at once instead of in a task log.
+    const row = await startGc(env, { store: args.store, authId: LOCAL_ADMIN_AUTH_ID, options: { "grace-seconds": args["grace-seconds"] } });
+    await reportStarted(env, row, args.follow, format);
   },
 });
-
-export interface GcStatusReport extends GcStatus {
-  /** Queued or running gc tasks of this store (the gc role may not have picked one up yet). */
-  tasks: { upid: string; status: string }[];
-  nextScheduled: { job: string; time: string } | null;
-}
-
-export function nextScheduled(env: TaskEnv, type: string, store: string): { job: string; time: string } | null {
-  const due = listJobs(env)
-    .filter((j) => j.type === type && j.store === store && j.enabled && j.nextRun)
-    .sort((a, b) => Date.parse(a.nextRun!) - Date.parse(b.nextRun!))[0];
-  return due ? { job: due.id, time: due.nextRun! } : null;
-}
-
-export function activeTasks(env: TaskEnv, type: string, store: string): { upid: string; status: string }[] {
-  return listTasks(env, { state: "active", type, limit: 20 })
-    .filter((t) => t.workerId === store || t.workerId?.startsWith(`${store}:`))
-    .map((t) => ({ upid: t.upid, status: t.status }));
-}
 
 function renderGcStatus(s: GcStatusReport): string {
   const rows: [string, string | number][] = [["datastore", s.datastore]];
@@ -93,9 +69,7 @@ const status = defineCommand({
   async run({ args }) {
     const format = parseOutputFormat(args["output-format"]);
     const env = openTaskEnv(nodeConfig(args));
-    const s = await withRegisteredStore(requireDatastore(env.db, args.store), (ds) => gcStatus(ds));
-    const report: GcStatusReport = { ...s, tasks: activeTasks(env, "gc", args.store), nextScheduled: nextScheduled(env, "gc", args.store) };
-    printResult(report, format, renderGcStatus);
+    printResult(await gcStatusReport(env, requireDatastore(env.db, args.store)), format, renderGcStatus);
   },
 });
 

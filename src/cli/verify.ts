@@ -1,18 +1,18 @@
 /**
  * `ironcore-backup verify start|status`: verification of datastores. `start` queues a `verify`
  * task for the verifier role (src/maintenance/verify-task.ts); `status` shows, per datastore,
- * what runs now, the last result and the next scheduled verify job.
+ * what runs now, the last result and the next scheduled verify job. Option checks and the
+ * status report are shared with the API (src/maintenance/start-request.ts, status-report.ts).
  */
 import { defineCommand } from "citty";
-import { listDatastores, requireDatastore, withRegisteredStore } from "../datastore/admin/index.ts";
-import { verifyStatus } from "../maintenance/verify.ts";
-import { parseVerifyTaskOptions } from "../maintenance/verify-task.ts";
+import { listDatastores, requireDatastore } from "../datastore/admin/index.ts";
+import { startVerify, VERIFY_OPTION_NAMES, verifyStartOptions, type StartOptionValues } from "../maintenance/start-request.ts";
+import { verifyStoreStatus, type VerifyStoreStatus } from "../maintenance/status-report.ts";
+import { LOCAL_ADMIN_AUTH_ID } from "../tasks/env.ts";
 import { localTime, keyValues } from "../tasks/task-info.ts";
-import { errorMessage } from "../util/errors.ts";
 import { nodeArgs, nodeConfig } from "./common.ts";
-import { activeTasks, nextScheduled } from "./gc.ts";
 import { outputFormatArg, parseOutputFormat, printResult } from "./output.ts";
-import { followArg, openTaskEnv, reportStarted, submitStoreTask } from "./task-start.ts";
+import { followArg, openTaskEnv, reportStarted } from "./task-start.ts";
 
 const start = defineCommand({
   meta: { name: "start", description: "Verify a datastore, a namespace or one snapshot (a task of the verifier role)" },
@@ -31,37 +31,14 @@ const start = defineCommand({
   },
   async run({ args }) {
     const format = parseOutputFormat(args["output-format"]);
-    const options: Record<string, string> = {};
-    for (const key of ["ns", "snapshot", "outdated-after", "verify-window-days", "max-concurrent-snapshots", "notification-mode"] as const) {
-      const v = args[key];
-      if (v !== undefined && v !== "") options[key] = String(v);
-    }
-    if (args["ignore-verified"] !== undefined) options["ignore-verified"] = String(args["ignore-verified"]);
-    parseVerifyTaskOptions(options); // refuse bad options before queuing
+    const options: StartOptionValues = {};
+    for (const key of VERIFY_OPTION_NAMES) options[key] = args[key];
+    verifyStartOptions(options); // bad options are refused before the node state is opened
     const env = openTaskEnv(nodeConfig(args));
-    requireDatastore(env.db, args.store);
-    await reportStarted(env, submitStoreTask(env, "verify", args.store, options), args.follow, format);
+    const row = startVerify(env, { store: args.store, authId: LOCAL_ADMIN_AUTH_ID, options });
+    await reportStarted(env, row, args.follow, format);
   },
 });
-
-export interface VerifyStoreStatus {
-  datastore: string;
-  running: { upid: string; status: string }[];
-  last: {
-    upid: string | null;
-    /** The verdict: ok, failed (bad chunks or snapshots), error (could not finish) or aborted. */
-    state: string;
-    /** The task's result text (`OK`, `WARNINGS: N`, or the error). */
-    result: string;
-    finished: string;
-    snapshots: { verified: number; ok: number; failed: number; skipped: number };
-    chunks: { checked: number; missing: number; corrupt: number };
-    failedSnapshots: string[];
-  } | null;
-  nextScheduled: { job: string; time: string } | null;
-  /** Why the store could not be read (not mounted, say). */
-  error: string | null;
-}
 
 function render(list: VerifyStoreStatus[]): string {
   if (list.length === 0) return "no datastores";
@@ -88,27 +65,7 @@ const status = defineCommand({
     const env = openTaskEnv(nodeConfig(args));
     const entries = args.store ? [requireDatastore(env.db, args.store)] : listDatastores(env.db);
     const out: VerifyStoreStatus[] = [];
-    for (const entry of entries) {
-      const s: VerifyStoreStatus = { datastore: entry.name, running: activeTasks(env, "verify", entry.name), last: null, nextScheduled: nextScheduled(env, "verify", entry.name), error: null };
-      try {
-        const last = await withRegisteredStore(entry, (ds) => verifyStatus(ds));
-        if (last) {
-          const r = last.summary;
-          s.last = {
-            upid: last.upid,
-            state: r.status,
-            result: last.state,
-            finished: last.finished,
-            snapshots: { verified: r.snapshots.verified, ok: r.snapshots.ok, failed: r.snapshots.failed, skipped: r.snapshots.skipped },
-            chunks: { checked: r.chunks.checked, missing: r.chunks.missing, corrupt: r.chunks.corrupt },
-            failedSnapshots: r.failedSnapshots.map((f) => f.snapshot),
-          };
-        }
-      } catch (err) {
-        s.error = errorMessage(err);
-      }
-      out.push(s);
-    }
+    for (const entry of entries) out.push(await verifyStoreStatus(env, entry));
     printResult(out, format, render);
   },
 });

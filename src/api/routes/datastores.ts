@@ -4,7 +4,9 @@
  * actions. Privileges follow PBS: registering and removing a store is Datastore.Allocate
  * (only the Admin role holds it: a store is a directory on the host, chosen by the host's
  * administrator), changing one is Datastore.Modify, looking at one is Datastore.Audit, each on
- * /datastore/<store> (creating on /datastore). Namespaces are in datastore-namespaces.ts.
+ * /datastore/<store> (creating on /datastore). Namespaces are in datastore-namespaces.ts, the
+ * body of a create (local or S3) in datastore-create-body.ts, GC and verify in
+ * datastore-maintenance.ts.
  */
 import { z } from "zod";
 import { hasPrivilege } from "../../access/permissions.ts";
@@ -25,7 +27,8 @@ import {
 import { MAX_REASON_LENGTH } from "../../datastore/admin/modes.ts";
 import { route, routeGroup } from "../route.ts";
 import { boolParam, commentSchema } from "../schemas.ts";
-import { datastoreNameSchema, datastorePathSchema, onStore, settableModeSchema, storeParams } from "./datastore-params.ts";
+import { createBody, createInput, rethrowUnknownEndpoint } from "./datastore-create-body.ts";
+import { onStore, settableModeSchema, storeParams } from "./datastore-params.ts";
 
 const STORE = "/datastore/{store}";
 const reasonSchema = z.string().max(MAX_REASON_LENGTH);
@@ -54,16 +57,20 @@ export default routeGroup("datastores", [
   route({
     method: "POST",
     path: "/datastore",
-    summary: "prepare an empty directory as a datastore and register it (reuse: adopt the IBS datastore already there)",
+    summary:
+      "prepare an empty directory as a datastore and register it (reuse: adopt the IBS datastore already there); backend s3: the content in a bucket of an S3 endpoint, .ibs/ and the chunk cache in cache-dir",
     access: { priv: "Datastore.Allocate", path: "/datastore" },
-    body: z.strictObject({
-      name: datastoreNameSchema,
-      path: datastorePathSchema,
-      comment: commentSchema.nullable().optional(),
-      reuse: z.boolean().optional(),
-    }),
-    audit: { action: "datastore.create", target: ({ body }) => body.name, details: ({ body }) => ({ path: body.path, reuse: body.reuse ?? false }) },
-    handler: ({ deps, body }) => createDatastore(deps.db, body),
+    body: createBody,
+    audit: {
+      action: "datastore.create",
+      target: ({ body }) => body.name,
+      // The same details as `datastore create` records.
+      details: ({ body }) =>
+        body.backend === "s3"
+          ? { path: body["cache-dir"] ?? body.path, backend: "s3", endpoint: body["s3-endpoint"], bucket: body.bucket, prefix: body.prefix ?? body.name }
+          : { path: body.path, reuse: body.reuse ?? false },
+    },
+    handler: ({ deps, body }) => createDatastore(deps.db, createInput(deps.config, body)).catch((err) => rethrowUnknownEndpoint(err, body)),
   }),
   route({
     method: "PUT",

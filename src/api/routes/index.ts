@@ -20,5 +20,6 @@ export const routeGroups: RouteGroup[] = (
     import("./keys.ts"),
     import("./datastores.ts"),
     import("./datastore-namespaces.ts"),
+    import("./datastore-maintenance.ts"),
   ])
 ).map((m) => m.default);
