@@ -7,7 +7,7 @@ import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dir, "..");
-const WORKER_ENTRY_POINTS = ["src/pipeline/encoder-worker.ts", "src/client/decoder-worker.ts"];
+const WORKER_ENTRY_POINTS = ["src/pipeline/encoder-worker.ts", "src/client/decoder-worker.ts", "src/archive/extract-worker.ts"];
 const outfile = process.argv[2] ? resolve(process.argv[2]) : join(root, "dist", "ironcore-backup");
 mkdirSync(join(outfile, ".."), { recursive: true });
 

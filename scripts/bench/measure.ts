@@ -117,17 +117,6 @@ export async function measure(cmd: string[], opts: RunOptions): Promise<Measured
   return { wallSeconds, cpuSeconds, peakRssBytes: Math.max(timeRss, polled), stdout, stderr };
 }
 
-/** Several steps that make up one operation (e.g. restoring two archives): times add, RSS is the max. */
-export function combine(parts: Measured[]): Measured {
-  return {
-    wallSeconds: parts.reduce((a, p) => a + p.wallSeconds, 0),
-    cpuSeconds: parts.every((p) => p.cpuSeconds !== null) ? parts.reduce((a, p) => a + p.cpuSeconds!, 0) : null,
-    peakRssBytes: Math.max(...parts.map((p) => p.peakRssBytes)),
-    stdout: parts.map((p) => p.stdout).join(""),
-    stderr: parts.map((p) => p.stderr).join(""),
-  };
-}
-
 /** Runs a setup command (not measured); throws a ToolFailure naming it on failure. */
 export function runChecked(cmd: string[], opts: RunOptions & { stdin?: string }): string {
   const r = Bun.spawnSync(cmd, {

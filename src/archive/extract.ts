@@ -5,20 +5,25 @@
  * silently dropped. Content is verified against the archived SHA-256; a file that fails is
  * removed and the extraction stops with an error naming it.
  *
- * Filesystem calls are synchronous for the reason given in writer.ts (measured here: creating,
- * writing and closing a small file took 675 us with fs/promises, 106 us with the sync calls).
- *
- * Order per entry: create, chown, chmod (after chown, which clears set-id bits), xattrs (after
- * chown, which clears file capabilities), mtime last. Directories get theirs when they close,
- * so creating children does not disturb the restored mtime or a read-only mode.
+ * This thread scans the metadata, reads the content and creates directories; the entries
+ * themselves are created, written, verified and given their metadata by writer threads
+ * (extract-writers.ts), in the order applied by extract-fs.ts. Directories get their metadata
+ * last, once every writer has drained, so creating children disturbs neither the restored mtime
+ * nor a read-only mode. Filesystem calls are synchronous for the reason given in writer.ts
+ * (measured here: creating, writing and closing a small file took 675 us with fs/promises,
+ * 106 us with the sync calls).
  */
 import * as fs from "node:fs";
-import { IbsError, errorMessage, withContext } from "../util/errors.ts";
+import { IbsError, withContext } from "../util/errors.ts";
+import { type ApplyOptions, applyMeta, errorCode, type ExtractWarning, metaOf } from "./extract-fs.ts";
+import { ExtractWriters } from "./extract-writers.ts";
 import { type ArchiveEntry, FLAG, S_IFMT, makeDev } from "./format.ts";
 import { PatternSet } from "./glob.ts";
-import { futimens, mknod, nativeSupport, setXattr, utimens } from "./native.ts";
+import { nativeSupport } from "./native.ts";
 import { formatPath, underRoot } from "./paths.ts";
 import type { ArchiveReader } from "./reader.ts";
+
+export type { ExtractWarning } from "./extract-fs.ts";
 
 export interface ExtractOptions {
   /** Glob patterns (glob.ts) selecting entries, e.g. `etc/**`; everything when absent. Parents are created. */
@@ -29,12 +34,11 @@ export interface ExtractOptions {
   xattrs?: boolean;
   /** Replace existing non-directories at the target instead of failing. Default false. */
   overwrite?: boolean;
+  /** Counted into as the extraction goes (progress); a fresh object when absent. */
+  counters?: ExtractResult["counters"];
+  /** Writer threads (default 2: measured on the 2-core test VM, see docs/benchmarks.md). */
+  writerThreads?: number;
   signal?: AbortSignal;
-}
-
-export interface ExtractWarning {
-  path: Uint8Array;
-  message: string;
 }
 
 export interface ExtractResult {
@@ -51,9 +55,6 @@ interface Frame {
   selected: boolean;
 }
 
-const CREATE_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
-const code = (e: unknown): string | undefined => (e as { code?: string })?.code;
-
 export async function extractArchive(reader: ArchiveReader, target: string | Uint8Array, opts: ExtractOptions = {}): Promise<ExtractResult> {
   const x = new Extractor(reader, Buffer.from(typeof target === "string" ? Buffer.from(target) : target), opts);
   return x.run();
@@ -61,12 +62,15 @@ export async function extractArchive(reader: ArchiveReader, target: string | Uin
 
 class Extractor {
   private readonly select: PatternSet | null;
-  private readonly owners: boolean;
-  private readonly xattrs: boolean;
-  private readonly linkPaths = new Map<number, Buffer>();
+  private readonly apply: ApplyOptions;
+  /** First extracted path of each hardlinked entry (by metadata offset) and the writer that made it. */
+  private readonly linkPaths = new Map<number, { abs: Buffer; writer: number }>();
   private readonly warnings: ExtractWarning[] = [];
-  private readonly counters = { dirs: 0, files: 0, symlinks: 0, hardlinks: 0, specials: 0, bytesWritten: 0 };
+  private readonly counters: ExtractResult["counters"];
   private readonly warnedOnce = new Set<string>();
+  /** Directories whose metadata is applied when every entry below them exists, in closing order. */
+  private readonly dirsToFinish: Array<{ e: ArchiveEntry; abs: Buffer }> = [];
+  private readonly writers: ExtractWriters;
 
   constructor(
     private readonly reader: ArchiveReader,
@@ -74,11 +78,25 @@ class Extractor {
     private readonly opts: ExtractOptions,
   ) {
     this.select = opts.patterns && opts.patterns.length > 0 ? new PatternSet(opts.patterns) : null;
-    this.owners = opts.restoreOwners ?? process.geteuid?.() === 0;
-    this.xattrs = (opts.xattrs ?? true) && nativeSupport.setXattrs;
+    this.counters = opts.counters ?? { dirs: 0, files: 0, symlinks: 0, hardlinks: 0, specials: 0, bytesWritten: 0 };
+    this.apply = { owners: opts.restoreOwners ?? process.geteuid?.() === 0, xattrs: (opts.xattrs ?? true) && nativeSupport.setXattrs };
+    this.writers = new ExtractWriters(this.apply, (w) => this.warn(w), opts.writerThreads ?? 2);
   }
 
   async run(): Promise<ExtractResult> {
+    try {
+      await this.extractAll();
+      await this.writers.drain();
+    } catch (err) {
+      await this.writers.abort();
+      throw err;
+    }
+    this.writers.close();
+    for (const { e, abs } of this.dirsToFinish) applyMeta(e.path, abs, false, metaOf(e), this.apply, (w) => this.warn(w));
+    return { warnings: this.warnings, counters: this.counters, unmatchedPatterns: this.select?.unmatched() ?? [] };
+  }
+
+  private async extractAll(): Promise<void> {
     fs.mkdirSync(this.target, { recursive: true });
     const st = fs.lstatSync(this.target);
     if (!st.isDirectory()) throw new IbsError(`extract target ${this.target.toString()} is not a directory`, 2);
@@ -90,7 +108,7 @@ class Extractor {
       const e = ev.entry;
       if (ev.type === "end") {
         const f = stack.pop()!;
-        if (f.created && (stack.length > 0 || !this.select)) await this.applyMeta(e, f.abs);
+        if (f.created && (stack.length > 0 || !this.select)) this.dirsToFinish.push({ e, abs: f.abs });
         continue;
       }
       const parent = stack[stack.length - 1];
@@ -102,12 +120,12 @@ class Extractor {
       const selected = parent.selected || !this.select || this.select.matches(e.path, e.kind === "dir");
       if (e.kind === "dir") {
         stack.push({ entry: e, abs, created: false, selected });
-        if (selected) await this.createDirs(stack);
+        if (selected) this.createDirs(stack);
         else if (!this.select!.couldMatchBelow(e.path)) await scanner.skipSubtree();
         continue;
       }
       if (!selected) continue;
-      await this.createDirs(stack);
+      this.createDirs(stack);
       try {
         await this.extractNonDir(e, abs);
       } catch (err) {
@@ -115,16 +133,15 @@ class Extractor {
         throw withContext(`extract ${formatPath(e.path)}`, err);
       }
     }
-    return { warnings: this.warnings, counters: this.counters, unmatchedPatterns: this.select?.unmatched() ?? [] };
   }
 
-  private async createDirs(stack: Frame[]): Promise<void> {
+  private createDirs(stack: Frame[]): void {
     for (const f of stack) {
       if (f.created) continue;
       try {
         fs.mkdirSync(f.abs, 0o700);
       } catch (e) {
-        if (code(e) !== "EEXIST") throw withContext(`extract ${formatPath(f.entry.path)}`, e);
+        if (errorCode(e) !== "EEXIST") throw withContext(`extract ${formatPath(f.entry.path)}`, e);
         const st = fs.lstatSync(f.abs);
         if (!st.isDirectory()) throw new IbsError(`extract ${formatPath(f.entry.path)}: ${f.abs.toString()} exists and is not a directory`, 1, "remove it or extract elsewhere");
       }
@@ -133,29 +150,31 @@ class Extractor {
     }
   }
 
-  private async extractNonDir(e: ArchiveEntry, abs: Buffer): Promise<void> {
-    if (this.opts.overwrite) this.clear(e, abs);
+  /** The writer the entry went to; undefined when it was not restored (a warning says why). */
+  private async extractNonDir(e: ArchiveEntry, abs: Buffer): Promise<number | undefined> {
+    const target = { abs, path: e.path, overwrite: this.opts.overwrite ?? false };
     if (e.kind === "hardlink") {
       const first = this.linkPaths.get(e.hardlink!.targetOffset);
       if (first) {
-        this.create(e, abs, () => fs.linkSync(first, abs));
+        await this.writers.send(first.writer, { t: "link", first: first.abs, ...target });
         this.counters.hardlinks++;
-        return;
+        return first.writer;
       }
       // The first link was not extracted (not selected): this one carries the content.
       const t = await this.reader.resolveHardlink(e);
       const copy: ArchiveEntry = { ...t, path: e.path, name: e.name };
-      await this.extractNonDir(copy, abs);
-      this.linkPaths.set(e.hardlink!.targetOffset, abs);
-      return;
+      const writer = await this.extractNonDir(copy, abs);
+      if (writer !== undefined) this.linkPaths.set(e.hardlink!.targetOffset, { abs, writer });
+      return writer;
     }
+    const writer = this.writers.pick();
     switch (e.kind) {
       case "file":
-        await this.writeFile(e, abs); // metadata applied through the open descriptor
-        if (e.flags & FLAG.hardlinkTarget) this.linkPaths.set(e.offset, abs);
-        return;
+        await this.writeFile(writer, e, target);
+        this.counters.files++;
+        break;
       case "symlink":
-        this.create(e, abs, () => fs.symlinkSync(Buffer.from(e.symlinkTarget!), abs));
+        await this.writers.send(writer, { t: "symlink", target: e.symlinkTarget!, meta: metaOf(e), ...target });
         this.counters.symlinks++;
         break;
       case "chr":
@@ -163,158 +182,42 @@ class Extractor {
       case "fifo":
       case "socket": {
         if (!nativeSupport.mknod) {
-          this.warn(e, `${e.kind} not restored: mknod is not reachable on this platform`);
+          this.warn({ path: e.path, message: `${formatPath(e.path)}: ${e.kind} not restored: mknod is not reachable on this platform` });
           return;
         }
         if ((e.kind === "chr" || e.kind === "blk") && process.geteuid?.() !== 0) {
-          this.warn(e, `${e.kind} device ${e.device!.major}:${e.device!.minor} not restored: needs root`);
+          this.warn({ path: e.path, message: `${formatPath(e.path)}: ${e.kind} device ${e.device!.major}:${e.device!.minor} not restored: needs root` });
           return;
         }
         const dev = e.device ? makeDev(e.device.major, e.device.minor) : 0n;
-        this.create(e, abs, () => mknod(abs, (e.mode & S_IFMT) | 0o600, dev));
+        await this.writers.send(writer, { t: "node", mode: (e.mode & S_IFMT) | 0o600, dev, meta: metaOf(e), ...target });
         this.counters.specials++;
         break;
       }
       default:
-        this.warn(e, `entry kind ${e.kind} not restored`);
+        this.warn({ path: e.path, message: `${formatPath(e.path)}: entry kind ${e.kind} not restored` });
         return;
     }
-    await this.applyMeta(e, abs);
-    if (e.flags & FLAG.hardlinkTarget) this.linkPaths.set(e.offset, abs);
+    if (e.flags & FLAG.hardlinkTarget) this.linkPaths.set(e.offset, { abs, writer });
+    return writer;
   }
 
-  private create(e: ArchiveEntry, abs: Buffer, make: () => void): void {
-    try {
-      make();
-    } catch (err) {
-      if (code(err) === "EEXIST") throw this.exists(e, abs);
-      throw err;
+  /** Content goes to the writer unverified: it hashes what it writes and checks before closing. */
+  private async writeFile(writer: number, e: ArchiveEntry, target: { abs: Buffer; path: Uint8Array; overwrite: boolean }): Promise<void> {
+    const f = e.file!;
+    await this.writers.send(writer, { t: "file", ...target });
+    for await (const piece of this.reader.fileData(e, { verify: false })) {
+      await this.writers.send(writer, { t: "data", offset: piece.offset, bytes: piece.bytes });
+      this.counters.bytesWritten += piece.bytes.byteLength;
     }
+    await this.writers.send(writer, { t: "close", size: e.size, sha256: f.sha256, payloadOffset: f.payloadOffset, meta: metaOf(e) });
   }
 
-  private exists(e: ArchiveEntry, abs: Buffer): IbsError {
-    return new IbsError(`extract ${formatPath(e.path)}: ${abs.toString()} already exists`, 1, "extract into an empty directory or pass overwrite");
-  }
-
-  private clear(e: ArchiveEntry, abs: Buffer): void {
-    try {
-      const st = fs.lstatSync(abs);
-      if (st.isDirectory()) throw new IbsError(`extract ${formatPath(e.path)}: a directory is in the way at ${abs.toString()}`, 1, "remove it first");
-      fs.unlinkSync(abs);
-    } catch (err) {
-      if (code(err) !== "ENOENT") throw err;
+  private warn(w: ExtractWarning): void {
+    if (w.once) {
+      if (this.warnedOnce.has(w.once)) return;
+      this.warnedOnce.add(w.once);
     }
-  }
-
-  private async writeFile(e: ArchiveEntry, abs: Buffer): Promise<void> {
-    let fd: number;
-    try {
-      fd = fs.openSync(abs, CREATE_FLAGS, 0o600);
-    } catch (err) {
-      if (code(err) === "EEXIST") throw this.exists(e, abs);
-      throw err;
-    }
-    try {
-      let end = 0;
-      for await (const piece of this.reader.fileData(e)) {
-        let done = 0;
-        while (done < piece.bytes.byteLength) {
-          done += fs.writeSync(fd, piece.bytes, done, piece.bytes.byteLength - done, piece.offset + done);
-        }
-        this.counters.bytesWritten += done;
-        end = piece.offset + done;
-      }
-      // Sets the size without writing the holes: a sparse file stays sparse. A dense file
-      // already has its size (one syscall less per file: restores are syscall-bound).
-      if (end !== e.size) fs.ftruncateSync(fd, e.size);
-      this.applyMetaToOpenFile(e, abs, fd);
-      fs.closeSync(fd);
-    } catch (err) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // already closed or never usable: the unlink below is what matters
-      }
-      fs.rmSync(abs, { force: true });
-      throw err;
-    }
-    this.counters.files++;
-  }
-
-  /**
-   * applyMeta for a regular file still open for writing, in the same order, through its
-   * descriptor: no path lookups (each costs a walk down the target tree), and the mtime is set
-   * after the last write.
-   */
-  private applyMetaToOpenFile(e: ArchiveEntry, abs: Buffer, fd: number): void {
-    if (this.owners) {
-      try {
-        fs.fchownSync(fd, e.uid, e.gid);
-      } catch (err) {
-        this.warn(e, `owner ${e.uid}:${e.gid} not restored (${code(err) ?? errorMessage(err)})`);
-      }
-    }
-    fs.fchmodSync(fd, e.mode & 0o7777);
-    this.applyXattrs(e, abs);
-    if (!nativeSupport.futimens) {
-      this.applyMtime(e, abs);
-      return;
-    }
-    try {
-      futimens(fd, e.mtimeNs);
-    } catch (err) {
-      this.warn(e, `mtime not restored (${code(err) ?? errorMessage(err)})`);
-    }
-  }
-
-  private async applyMeta(e: ArchiveEntry, abs: Buffer): Promise<void> {
-    const isLink = e.kind === "symlink";
-    if (this.owners) {
-      try {
-        fs.lchownSync(abs, e.uid, e.gid);
-      } catch (err) {
-        this.warn(e, `owner ${e.uid}:${e.gid} not restored (${code(err) ?? errorMessage(err)})`);
-      }
-    }
-    if (!isLink) fs.chmodSync(abs, e.mode & 0o7777);
-    this.applyXattrs(e, abs);
-    this.applyMtime(e, abs);
-  }
-
-  private applyXattrs(e: ArchiveEntry, abs: Buffer): void {
-    if (e.xattrs.length === 0) return;
-    if (!this.xattrs) {
-      this.warnOnce("xattrs", e, "extended attributes not restored (disabled or not reachable on this platform)");
-      return;
-    }
-    for (const [name, value] of e.xattrs) {
-      try {
-        setXattr(abs, name, value);
-      } catch (err) {
-        this.warn(e, `xattr ${formatPath(name)} not restored (${code(err) ?? errorMessage(err)})`);
-      }
-    }
-  }
-
-  private applyMtime(e: ArchiveEntry, abs: Buffer): void {
-    try {
-      if (nativeSupport.utimens) utimens(abs, e.mtimeNs);
-      else {
-        const secs = Number(e.mtimeNs) / 1e9; // microsecond precision at best
-        fs.lutimesSync(abs, secs, secs);
-      }
-    } catch (err) {
-      this.warn(e, `mtime not restored (${code(err) ?? errorMessage(err)})`);
-    }
-  }
-
-  private warn(e: ArchiveEntry, msg: string): void {
-    this.warnings.push({ path: e.path, message: `${formatPath(e.path)}: ${msg}` });
-  }
-
-  private warnOnce(key: string, e: ArchiveEntry, msg: string): void {
-    if (this.warnedOnce.has(key)) return;
-    this.warnedOnce.add(key);
-    this.warn(e, msg);
+    this.warnings.push({ path: w.path, message: w.message });
   }
 }

@@ -311,9 +311,11 @@ export class ArchiveReader {
   /**
    * A regular file's stored data as (file offset, bytes) pieces in file order; holes are not
    * produced. The SHA-256 is checked before the last piece is handed out, so a consumer that
-   * writes every piece it receives never finishes a file with unverified content.
+   * writes every piece it receives never finishes a file with unverified content. With
+   * `verify: false` the consumer checks it instead (extraction hashes on its writer threads).
    */
-  async *fileData(entry: ArchiveEntry): AsyncGenerator<{ offset: number; bytes: Uint8Array }> {
+  async *fileData(entry: ArchiveEntry, opts: { verify?: boolean } = {}): AsyncGenerator<{ offset: number; bytes: Uint8Array }> {
+    const verify = opts.verify ?? true;
     const target = await this.resolveHardlink(entry);
     const f = target.file;
     if (!f) throw new ArchiveFormatError(`${formatPath(entry.path)} is a ${target.kind}, not a regular file`);
@@ -329,7 +331,7 @@ export class ArchiveReader {
     if (!bytesEqual(h.magic, MAGIC.payloadFile)) throw new ArchiveFormatError(`${where()}: no file header there (magic ${hex(h.magic)}); payload stream damaged or offsets wrong`);
     if (h.length !== f.payloadLength) throw new ArchiveFormatError(`${where()}: header says ${h.length} bytes, metadata says ${f.payloadLength}`);
     const extents = f.extents ?? [{ offset: 0, length: target.size }];
-    const hasher = new Bun.CryptoHasher("sha256");
+    const hasher = verify ? new Bun.CryptoHasher("sha256") : undefined;
     let pos = f.payloadOffset + PAYLOAD_HEADER_SIZE;
     let held: { offset: number; bytes: Uint8Array } | undefined;
     const payload = this.payload;
@@ -341,13 +343,18 @@ export class ArchiveReader {
         if (bytes.byteLength === 0 || (!payload.readSome && bytes.byteLength !== n)) {
           throw new ArchiveFormatError(`${where()}: payload stream ends at ${pos + bytes.byteLength}, inside the file`);
         }
-        hasher.update(bytes);
-        if (held) yield held;
-        held = { offset: x.offset + done, bytes };
+        const piece = { offset: x.offset + done, bytes };
+        if (!hasher) yield piece;
+        else {
+          hasher.update(bytes);
+          if (held) yield held;
+          held = piece;
+        }
         pos += bytes.byteLength;
         done += bytes.byteLength;
       }
     }
+    if (!hasher) return;
     const got = hasher.digest() as Uint8Array;
     if (!bytesEqual(got, f.sha256)) {
       throw new ArchiveFormatError(`${where()}: content SHA-256 mismatch (metadata ${hex(f.sha256).slice(0, 16)}…, payload ${hex(got).slice(0, 16)}…)`);

@@ -9,16 +9,20 @@ import { formatBytes, formatDuration, formatRate } from "./units.ts";
 export interface ProgressState {
   /** What is being worked on: "data.ibsar", "disk0.img". */
   label: string;
-  /** Bytes of the archive handled so far (read from disk, or reused unread). */
+  /** Bytes of the archive handled so far (backup: read from disk or reused unread; restore: restored). */
   done: number;
-  /** Expected total, when known (image size; previous size of a tree). */
+  /** Expected total, when known (image size; previous size of a tree; the archive's size on restore). */
   total?: number;
-  bytesRead: number;
+  /** Backup: bytes read from disk. */
+  bytesRead?: number;
+  /** Restore: bytes fetched from the server (compressed). */
+  fetchedBytes?: number;
+  /** Files read (backup) or restored (restore). */
   files: number;
-  /** Chunks found known (dedup hits) and chunks reused without reading. */
-  dedupHits: number;
-  newBytes: number;
-  uploadedBytes: number;
+  /** Backup: chunks found known (dedup hits) and chunks reused without reading. */
+  dedupHits?: number;
+  newBytes?: number;
+  uploadedBytes?: number;
 }
 
 export type ProgressMode = "tty" | "lines" | "off";
@@ -34,6 +38,7 @@ export class Progress {
   private started = 0;
   private lastLine = 0;
   private shown = false;
+  private last: ProgressState | undefined;
 
   constructor(
     readonly mode: ProgressMode,
@@ -52,7 +57,14 @@ export class Progress {
     this.timer.unref?.();
   }
 
+  /** The state being tracked, if any (a caller that sums several restores reads it). */
+  current(): ProgressState | undefined {
+    return this.source?.() ?? this.last;
+  }
+
   stop(): void {
+    // Kept so that a sum over several restores does not lose the finished ones.
+    if (this.source) this.last = this.source();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.clear();
@@ -87,14 +99,12 @@ export class Progress {
 
 export function renderProgress(s: ProgressState, seconds: number): string {
   const rate = seconds > 0 ? s.done / seconds : 0;
-  const parts = [
-    `${s.label}: ${formatBytes(s.done)}${s.total ? ` of ${formatBytes(s.total)}` : ""}`,
-    `${formatBytes(s.bytesRead)} read`,
-    `${s.files} files`,
-    formatRate(s.done, seconds),
-    `${s.dedupHits} dedup hits`,
-    `${formatBytes(s.newBytes)} new, ${formatBytes(s.uploadedBytes)} uploaded`,
-  ];
+  const parts = [`${s.label}: ${formatBytes(s.done)}${s.total ? ` of ${formatBytes(s.total)}` : ""}`];
+  if (s.bytesRead !== undefined) parts.push(`${formatBytes(s.bytesRead)} read`);
+  if (s.fetchedBytes !== undefined) parts.push(`${formatBytes(s.fetchedBytes)} fetched`);
+  parts.push(`${s.files} files`, formatRate(s.done, seconds));
+  if (s.dedupHits !== undefined) parts.push(`${s.dedupHits} dedup hits`);
+  if (s.newBytes !== undefined && s.uploadedBytes !== undefined) parts.push(`${formatBytes(s.newBytes)} new, ${formatBytes(s.uploadedBytes)} uploaded`);
   if (s.total && rate > 0 && s.done < s.total) parts.push(`ETA ${formatDuration((s.total - s.done) / rate)}`);
   return parts.join(", ");
 }

@@ -47,11 +47,8 @@ export async function restoreImage(
     label: name,
     done,
     total: idx.size,
-    bytesRead: fetcher.stats.wireBytes,
+    fetchedBytes: fetcher.stats.wireBytes,
     files: 1,
-    dedupHits: zeroChunks,
-    newBytes: 0,
-    uploadedBytes: 0,
   }));
   const zeros = new Uint8Array(idx.chunkSize);
   try {

@@ -46,19 +46,16 @@ export async function restoreTree(
   const { reader, payload } = await openTreeArchive(session, name, fetchers);
   const fetcher = fetchers.data;
   payload.setPlan(await planPayloadReads(reader, payload, opts.patterns));
-  let files = 0;
+  const counters = { dirs: 0, files: 0, symlinks: 0, hardlinks: 0, specials: 0, bytesWritten: 0 };
   opts.progress.track(() => ({
     label: name,
-    done: fetcher.stats.bytes,
-    total: payload.size,
-    bytesRead: fetcher.stats.wireBytes,
-    files,
-    dedupHits: fetcher.stats.cacheHits,
-    newBytes: 0,
-    uploadedBytes: 0,
+    done: counters.bytesWritten,
+    // The payload stream's size is the content's within a few bytes per file; a selection restores less.
+    total: opts.patterns.length > 0 ? undefined : payload.size,
+    fetchedBytes: fetcher.stats.wireBytes,
+    files: counters.files,
   }));
-  const r = await extractArchive(reader, target, { patterns: opts.patterns, overwrite: opts.overwrite, signal: opts.signal });
-  files = r.counters.files;
+  const r = await extractArchive(reader, target, { patterns: opts.patterns, overwrite: opts.overwrite, signal: opts.signal, counters });
   opts.progress.stop();
   const warnings = r.warnings.map((w) => w.message);
   for (const p of r.unmatchedPatterns) warnings.push(`pattern '${p}' matched nothing in ${name}`);

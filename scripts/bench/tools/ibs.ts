@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { Dataset } from "../dataset.ts";
-import { combine, measure, runChecked, ToolFailure, treeBytes, type Measured } from "../measure.ts";
+import { measure, runChecked, ToolFailure, treeBytes, type Measured } from "../measure.ts";
 import type { BackupPhase, ToolAdapter } from "./types.ts";
 
 const ROOT = join(import.meta.dir, "..", "..", "..");
@@ -158,12 +158,11 @@ export function ibsAdapter(getCommand: () => string[]): ToolAdapter {
       return m;
     },
     async restore(target) {
-      mkdirSync(target, { recursive: true });
+      // The whole snapshot in one command, as restic and borg restore it: trees as
+      // target/<name without .ibsar>, images as target/<name>.
       const paths = { tree: join(target, "tree"), image: join(target, "disk.img") };
-      // One archive per restore command (the CLI's shape), run one after the other as a user would.
-      const tree = await step("ibs restore tree", client(["restore", lastSnapshot, "tree.ibsar", paths.tree]));
-      const image = await step("ibs restore image", client(["restore", lastSnapshot, "disk.img", paths.image]));
-      return { measured: combine([tree, image]), paths };
+      const m = await step("ibs restore --all", client(["restore", lastSnapshot, "--all", target]));
+      return { measured: m, paths };
     },
     storedBytes: () => treeBytes(join(dataDir, "datastores", "local")),
     notes() {

@@ -143,6 +143,11 @@ describe("progress", () => {
     expect(line).toContain("ETA 0:10");
   });
 
+  test("a restore's line says what was fetched and restored, not what a backup uploads", () => {
+    const line = renderProgress({ label: "tree.ibsar", done: 3 * 2 ** 20, total: 6 * 2 ** 20, fetchedBytes: 2 ** 20, files: 12 }, 1);
+    expect(line).toBe("tree.ibsar: 3.00 MiB of 6.00 MiB, 1.00 MiB fetched, 12 files, 3.1 MB/s, ETA 1.00 s");
+  });
+
   test("on a terminal the line is rewritten in place; messages stay above it", async () => {
     const out: string[] = [];
     const p = new Progress("tty", { write: (s: string) => out.push(s) });

@@ -1,0 +1,181 @@
+/**
+ * The writer threads of an extraction (extract-worker.ts). The main thread scans the archive,
+ * fetches and slices content and creates directories; each file, symlink, device or hardlink is
+ * handed to one writer, whose ops run in the order sent. Ops are sent in batches (a message per
+ * file would cost more than small files take to write) and the content in flight is bounded.
+ *
+ * Ordering: a file's ops all go to one writer; a hardlink goes to the writer that created its
+ * target; directories are created by the main thread before any op below them is sent, and get
+ * their metadata only after every writer has drained (extract.ts).
+ *
+ * Worker file: compile/build.ts lists it as an extra entry point (see pipeline/encoder-pool.ts).
+ */
+import { IbsError } from "../util/errors.ts";
+import type { ApplyOptions, EntryMeta, ExtractWarning } from "./extract-fs.ts";
+
+const WORKER_URL = import.meta.url.includes("/$bunfs/")
+  ? new URL("./archive/extract-worker.ts", import.meta.url).href
+  : new URL("./extract-worker.ts", import.meta.url).href;
+
+type Target = { abs: Uint8Array; path: Uint8Array; overwrite: boolean };
+export type WriterOp =
+  | ({ t: "file" } & Target)
+  | { t: "data"; offset: number; bytes: Uint8Array }
+  | { t: "close"; size: number; sha256: Uint8Array; payloadOffset: number; meta: EntryMeta }
+  | ({ t: "symlink"; target: Uint8Array; meta: EntryMeta } & Target)
+  | ({ t: "node"; mode: number; dev: bigint; meta: EntryMeta } & Target)
+  | ({ t: "link"; first: Uint8Array } & Target)
+  | { t: "abort" };
+
+export interface WriterFailure {
+  message: string;
+  /** An IbsError (a user-facing failure with exit code and hint) rather than an unexpected one. */
+  ibs: boolean;
+  exitCode: number;
+  hint?: string;
+}
+
+export interface WriterReply {
+  batch: number;
+  warnings: ExtractWarning[];
+  error?: WriterFailure;
+}
+
+/** Ops per message: enough to amortize a postMessage over many small files. */
+const BATCH_OPS = 256;
+const BATCH_BYTES = 2 * 1024 * 1024;
+/** Content sent but not yet written, across writers: bounds memory when the disk is slower. */
+const MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024;
+
+interface Writer {
+  worker: Worker;
+  ops: WriterOp[];
+  transfer: ArrayBuffer[];
+  bytes: number;
+  /** Content bytes of each batch sent and not yet acknowledged, by batch id. */
+  sent: Map<number, number>;
+}
+
+export class ExtractWriters {
+  private readonly writers: Writer[] = [];
+  private nextBatch = 0;
+  private nextWriter = 0;
+  private inFlight = 0;
+  private failure: WriterFailure | undefined;
+  private waiters: Array<() => void> = [];
+  private flushScheduled = false;
+
+  constructor(
+    options: ApplyOptions,
+    private readonly onWarning: (w: ExtractWarning) => void,
+    readonly threads = 2,
+  ) {
+    for (let i = 0; i < threads; i++) {
+      const worker = new Worker(WORKER_URL);
+      const w: Writer = { worker, ops: [], transfer: [], bytes: 0, sent: new Map() };
+      worker.onmessage = (e: MessageEvent<WriterReply>) => this.reply(w, e.data);
+      worker.onerror = (e) => this.fail({ message: `extract writer thread failed: ${e.message}`, ibs: false, exitCode: 1 });
+      worker.postMessage({ setup: options });
+      this.writers.push(w);
+    }
+  }
+
+  /** The writer for the next file or other entry (round robin); pass it to the ops of that entry. */
+  pick(): number {
+    const i = this.nextWriter;
+    this.nextWriter = (i + 1) % this.writers.length;
+    return i;
+  }
+
+  /** Queues an op; content is copied into a buffer of its own and transferred. Waits while too much is in flight. */
+  async send(writer: number, op: WriterOp): Promise<void> {
+    this.check();
+    const w = this.writers[writer]!;
+    if (op.t === "data") {
+      // Uint8Array.prototype.slice copies; a Buffer's own slice() would be a view, and transferring it would detach the caller's memory.
+      const own = Uint8Array.prototype.slice.call(op.bytes);
+      op = { t: "data", offset: op.offset, bytes: own };
+      w.transfer.push(own.buffer as ArrayBuffer);
+      w.bytes += own.byteLength;
+      this.inFlight += own.byteLength;
+    }
+    w.ops.push(op);
+    if (w.ops.length >= BATCH_OPS || w.bytes >= BATCH_BYTES) this.flush(w);
+    else this.scheduleFlush();
+    if (this.inFlight <= MAX_IN_FLIGHT_BYTES) return;
+    for (const x of this.writers) this.flush(x);
+    while (this.inFlight > MAX_IN_FLIGHT_BYTES && !this.failure) await this.nextReply();
+  }
+
+  /** Sends everything queued and waits until every writer has run it; throws a writer's failure. */
+  async drain(): Promise<void> {
+    for (const w of this.writers) this.flush(w);
+    while (!this.failure && this.writers.some((w) => w.sent.size > 0)) await this.nextReply();
+    this.check();
+  }
+
+  /**
+   * After a failure elsewhere: writers drop what is queued and remove a file left half-written;
+   * waits for that, then ends the threads. Safe to call more than once.
+   */
+  async abort(): Promise<void> {
+    for (const w of this.writers) {
+      w.ops = [{ t: "abort" }];
+      w.transfer = [];
+      this.flush(w);
+    }
+    while (this.writers.some((w) => w.sent.size > 0)) await this.nextReply();
+    this.close();
+  }
+
+  close(): void {
+    for (const w of this.writers) w.worker.terminate();
+    this.writers.length = 0;
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /** Throws the first writer failure, as the error the main thread would have raised itself. */
+  check(): void {
+    const f = this.failure;
+    if (!f) return;
+    throw f.ibs ? new IbsError(f.message, f.exitCode, f.hint) : new Error(f.message);
+  }
+
+  private flush(w: Writer): void {
+    if (w.ops.length === 0) return;
+    const batch = this.nextBatch++;
+    w.sent.set(batch, w.bytes);
+    w.worker.postMessage({ batch, ops: w.ops }, w.transfer);
+    w.ops = [];
+    w.transfer = [];
+    w.bytes = 0;
+  }
+
+  /** Small batches still go out when the main thread next waits (for a fetch, say). */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      for (const w of this.writers) this.flush(w);
+    });
+  }
+
+  private reply(w: Writer, r: WriterReply): void {
+    this.inFlight -= w.sent.get(r.batch) ?? 0;
+    w.sent.delete(r.batch);
+    for (const warning of r.warnings) this.onWarning(warning);
+    if (r.error && !this.failure) this.failure = r.error;
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  private fail(f: WriterFailure): void {
+    if (!this.failure) this.failure = f;
+    for (const w of this.writers) w.sent.clear();
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  private nextReply(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
