@@ -8,8 +8,9 @@
  * privileges are those intersected with its user's, so a token never exceeds its user. Without
  * it, the token has exactly its user's privileges.
  */
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { StateDb } from "../state/db.ts";
+import { prepared } from "../state/prepared.ts";
 import { acl } from "../state/schema/index.ts";
 import { aclPathChain } from "./acl-path.ts";
 import { parseAuthId, ROOT_AUTH_ID } from "./ids.ts";
@@ -43,7 +44,10 @@ export function privilegesOfRoles(roles: RoleName[]): Set<Privilege> {
 }
 
 function entriesOf(db: StateDb, authId: string): Entry[] {
-  return db.select({ path: acl.path, role: acl.role, propagate: acl.propagate }).from(acl).where(eq(acl.authId, authId)).all();
+  const q = prepared(db, "aclEntriesOf", (d) =>
+    d.select({ path: acl.path, role: acl.role, propagate: acl.propagate }).from(acl).where(eq(acl.authId, sql.placeholder("authId"))).prepare(),
+  );
+  return q.all({ authId });
 }
 
 export function effectivePrivileges(db: StateDb, authId: string, path: string): Set<Privilege> {

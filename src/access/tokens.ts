@@ -5,8 +5,9 @@
  * enabled and unexpired; what it may do is limited by its user's rights (see permissions.ts).
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { StateDb } from "../state/db.ts";
+import { prepared } from "../state/prepared.ts";
 import { acl, apiTokens } from "../state/schema/index.ts";
 import { conflict, notFound } from "./errors.ts";
 import { parseTokenId, parseUserId } from "./ids.ts";
@@ -49,7 +50,7 @@ function toInfo(r: Row): TokenInfo {
 const hashSecret = (secret: string) => createHash("sha256").update(secret).digest("hex");
 
 export function findToken(db: StateDb, tokenid: string): Row | undefined {
-  return db.select().from(apiTokens).where(eq(apiTokens.tokenid, tokenid)).get();
+  return prepared(db, "findToken", (d) => d.select().from(apiTokens).where(eq(apiTokens.tokenid, sql.placeholder("tokenid"))).prepare()).get({ tokenid });
 }
 
 function requireToken(db: StateDb, tokenid: string): Row {

@@ -11,6 +11,7 @@ import { parseUserId, ROOT_AUTH_ID } from "./ids.ts";
 import { checkPasswordPolicy, hashPassword, verifyPassword } from "./password.ts";
 import { isoOrNull } from "./time-spec.ts";
 import { IMMEDIATE } from "../state/db.ts";
+import { prepared } from "../state/prepared.ts";
 
 export interface UserInfo {
   userid: string;
@@ -55,7 +56,7 @@ export function userCount(db: StateDb): number {
 }
 
 export function findUser(db: StateDb, userid: string): Row | undefined {
-  return db.select().from(users).where(eq(users.userid, userid)).get();
+  return prepared(db, "findUser", (d) => d.select().from(users).where(eq(users.userid, sql.placeholder("userid"))).prepare()).get({ userid });
 }
 
 function requireUser(db: StateDb, userid: string): Row {

@@ -6,6 +6,7 @@ import { defineCommand } from "citty";
 import { openStateDb } from "../state/db.ts";
 import { taskEnv, type TaskEnv } from "../tasks/env.ts";
 import { createJob, jobInfo, JOB_TYPES, listJobs, parseOptionArgs, removeJob, requireJobRow, runJobNow, updateJob, type JobInfo } from "../tasks/jobs.ts";
+import { checkJobOptions } from "../maintenance/job-options.ts";
 import { keyValues, localTime, taskStateOf } from "../tasks/task-info.ts";
 import { IbsError, UsageError } from "../util/errors.ts";
 import { nodeArgs, nodeConfig } from "./common.ts";
@@ -98,7 +99,7 @@ const create = defineCommand({
       options: parseOptionArgs(repeatedOption(rawArgs, "option")),
       enabled: !args.disable,
       comment: args.comment || null,
-    });
+    }, Date.now(), checkJobOptions);
     printResult(job, format, (j) => `job '${j.id}' created\n${renderJob(j)}`);
   },
 });
@@ -128,7 +129,7 @@ const update = defineCommand({
       deleteOptions: repeatedOption(rawArgs, "delete-option"),
       enabled: args.enable ? true : args.disable ? false : undefined,
       comment: args.comment === undefined ? undefined : args.comment || null,
-    });
+    }, Date.now(), checkJobOptions);
     printResult(job, format, (j) => `job '${j.id}' updated\n${renderJob(j)}`);
   },
 });

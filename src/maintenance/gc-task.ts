@@ -6,13 +6,22 @@
  */
 import { assertGcAllowed } from "../datastore/admin/index.ts";
 import type { TaskHandler } from "../tasks/runner.ts";
+import { UsageError } from "../util/errors.ts";
 import { bytesText, figure } from "./report.ts";
 import { garbageCollect } from "./gc.ts";
 import { intOption, taskOptions, taskReport, withTaskStore } from "./task-support.ts";
 
+const KNOWN = ["grace-seconds"];
+
+/** Job/CLI option strings; throws UsageError naming an unknown or bad option. */
+export function parseGcTaskOptions(options: Record<string, string>): { graceSeconds: number | undefined } {
+  const unknown = Object.keys(options).filter((k) => !KNOWN.includes(k));
+  if (unknown.length) throw new UsageError(`gc: unknown option '${unknown[0]}'`, `known options: ${KNOWN.join(", ")}`);
+  return { graceSeconds: intOption(options, "grace-seconds") };
+}
+
 export const gcTask: TaskHandler = async (ctx) => {
-  const options = taskOptions(ctx);
-  const graceSeconds = intOption(options, "grace-seconds");
+  const { graceSeconds } = parseGcTaskOptions(taskOptions(ctx));
   await withTaskStore(ctx, async (ds) => {
     assertGcAllowed(ds);
     ctx.log(`garbage collection of datastore ${ds.name}${graceSeconds !== undefined ? ` (grace ${graceSeconds} s)` : ""}`);

@@ -110,12 +110,16 @@ export function requireJobRow(env: TaskEnv, id: string): JobRow {
   return row;
 }
 
-export function createJob(env: TaskEnv, spec: JobSpec, now = Date.now()): JobInfo {
+/** Checks a job's full option set for its type (the task's own parser; maintenance/job-options.ts). */
+export type JobOptionsCheck = (type: string, options: Record<string, string>) => void;
+
+export function createJob(env: TaskEnv, spec: JobSpec, now = Date.now(), checkTypeOptions?: JobOptionsCheck): JobInfo {
   checkId(spec.id);
   checkType(spec.type);
   parseCalendarEvent(spec.schedule);
   checkStore(spec.store);
   checkOptions(spec.options ?? {});
+  checkTypeOptions?.(spec.type, spec.options ?? {});
   if (getJobRow(env, spec.id)) throw new IbsError(`job '${spec.id}' already exists`, 1, "change it with: ironcore-backup job update");
   env.db
     .insert(jobs)
@@ -135,13 +139,14 @@ export function createJob(env: TaskEnv, spec: JobSpec, now = Date.now()): JobInf
   return jobInfo(env, requireJobRow(env, spec.id), now);
 }
 
-export function updateJob(env: TaskEnv, id: string, patch: JobPatch, now = Date.now()): JobInfo {
+export function updateJob(env: TaskEnv, id: string, patch: JobPatch, now = Date.now(), checkTypeOptions?: JobOptionsCheck): JobInfo {
   const row = requireJobRow(env, id);
   if (patch.schedule !== undefined) parseCalendarEvent(patch.schedule);
   checkStore(patch.store);
   checkOptions(patch.options ?? {});
   const options: Record<string, string> = { ...JSON.parse(row.options), ...patch.options };
   for (const k of patch.deleteOptions ?? []) delete options[k];
+  checkTypeOptions?.(row.type, options);
   const rescheduled = (patch.schedule !== undefined && patch.schedule !== row.schedule) || (patch.enabled === true && !row.enabled);
   env.db
     .update(jobs)
