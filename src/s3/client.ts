@@ -9,6 +9,11 @@
  * - bodies are `Uint8Array`s (web streams and Blobs fail inside the SDK under Bun);
  * - `maxAttempts: 1`: retries are ours (s3-retry.ts), so that every attempt is counted,
  *   throttled, and an ambiguous conditional PUT can be resolved;
+ * - the transport stays the SDK's node:http handler. Bun's native fetch would cost ~25% less
+ *   CPU per request (measured, docs/benchmarks.md), but it silently re-sends a request whose
+ *   reused keep-alive connection closes before the answer (PUT included): the attempt escapes
+ *   the counters, and a conditional PUT applied by the store and re-sent comes back 412 as if
+ *   another writer had created the key, which breaks the ambiguous-create resolution (s3.ts);
  * - TLS: a `--ca-file` replaces the trust store; a `--fingerprint` pin reads the certificate
  *   once with a handshake that sends nothing, compares it, then trusts exactly it (the same
  *   scheme as the backup client, src/client/trust.ts).
@@ -111,6 +116,10 @@ export async function connectS3(config: S3EndpointConfig, opts: S3ClientOptions 
     endpoint: config.endpoint,
     forcePathStyle: config.pathStyle,
     maxAttempts: 1,
+    // No `Expect: 100-continue` (the SDK adds it to bodies of 2 MiB and more): with our own
+    // agents the SDK sends the body without waiting for the 100 anyway, so the header buys
+    // nothing and costs an interim answer per PUT (measured: ~25% of the CPU of a 3 MiB PUT).
+    expectContinueHeader: false,
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
     // Without a stored key the SDK walks its default chain: env, shared config, SSO, instance role.

@@ -131,7 +131,7 @@ export function uniqueBucket(tag = "ibs"): string {
 
 // ---- fault-injecting proxy ---------------------------------------------------------------
 
-export type FaultKind = "slowdown" | "reset" | "reset-after" | "delay" | "stall" | "error500";
+export type FaultKind = "slowdown" | "reset" | "reset-after" | "delay" | "stall" | "error500" | "truncate";
 
 export interface FaultRates {
   /** Answer 503 SlowDown without forwarding. */
@@ -186,7 +186,7 @@ export async function startFaultProxy(target: { host: string; port: number }, op
   let rates: FaultRates = { ...opts };
   const enforce = opts.enforceIfNoneMatch ?? true;
   const forced: { kind: FaultKind; method?: string }[] = [];
-  const stats: FaultStats = { requests: 0, forwarded: 0, injected: { slowdown: 0, reset: 0, "reset-after": 0, delay: 0, stall: 0, error500: 0 }, preconditionFailed: 0, methods: {}, maxInFlight: 0 };
+  const stats: FaultStats = { requests: 0, forwarded: 0, injected: { slowdown: 0, reset: 0, "reset-after": 0, delay: 0, stall: 0, error500: 0, truncate: 0 }, preconditionFailed: 0, methods: {}, maxInFlight: 0 };
   let inFlight = 0;
   const putChains = new Map<string, Promise<void>>();
   const stalled = new Set<http.ServerResponse>();
@@ -275,6 +275,12 @@ export async function startFaultProxy(target: { host: string; port: number }, op
     delete headers["transfer-encoding"];
     delete headers.connection;
     headers["content-length"] = String(isHead ? (answer.headers["content-length"] ?? 0) : answer.body.length);
+    if (fault === "truncate" && !isHead) {
+      // The whole length announced, half the body sent, then the connection closes.
+      res.writeHead(answer.status, headers);
+      res.write(answer.body.subarray(0, answer.body.length >> 1), () => req.socket.destroy());
+      return;
+    }
     reply(res, answer.status, headers, answer.body, isHead);
   };
 

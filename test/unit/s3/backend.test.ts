@@ -131,6 +131,23 @@ describe("retries", () => {
     }
   });
 
+  test("a GET body cut short of its Content-Length is a failed attempt, retried, never data", async () => {
+    const { backend, cleanup } = await openTestBackend(s3EndpointConfig(proxy.endpoint, { name: "truncate" }), bucket, { cacheSize: 0 });
+    try {
+      const big = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
+      await backend.put("t/obj", big);
+      proxy.failNext("truncate", 1, "GET");
+      const got = await backend.get("t/obj");
+      expect(got.length).toBe(big.length);
+      expect(Buffer.from(got).equals(Buffer.from(big))).toBe(true);
+      expect(backend.counters().GET).toMatchObject({ requests: 2, failed: 1, retries: 1 });
+      // A range read goes through the same body reader.
+      expect(Buffer.from(await backend.getRange("t/obj", 1000, 5)).equals(Buffer.from(big.subarray(1000, 1005)))).toBe(true);
+    } finally {
+      await cleanup?.();
+    }
+  });
+
   test("after the last attempt the error is one line: store, operation, key, status, attempts", async () => {
     const { backend, cleanup } = await openTestBackend(s3EndpointConfig(proxy.endpoint, { name: "exhaust" }), bucket, { prefix: "exhaust" });
     try {
