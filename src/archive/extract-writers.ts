@@ -4,6 +4,8 @@
  * handed to one writer, whose ops run in the order sent. Ops are sent in batches (a message per
  * file would cost more than small files take to write) and the content in flight is bounded.
  *
+ * With `threads` 0 the ops run on the calling thread, as they are sent (no copies, no messages).
+ *
  * Ordering: a file's ops all go to one writer; a hardlink goes to the writer that created its
  * target; directories are created by the main thread before any op below them is sent, and get
  * their metadata only after every writer has drained (extract.ts).
@@ -12,6 +14,7 @@
  */
 import { IbsError } from "../util/errors.ts";
 import type { ApplyOptions, EntryMeta, ExtractWarning } from "./extract-fs.ts";
+import { OpRunner } from "./extract-ops.ts";
 
 const WORKER_URL = import.meta.url.includes("/$bunfs/")
   ? new URL("./archive/extract-worker.ts", import.meta.url).href
@@ -64,12 +67,15 @@ export class ExtractWriters {
   private failure: WriterFailure | undefined;
   private waiters: Array<() => void> = [];
   private flushScheduled = false;
+  /** threads 0: the ops run here. */
+  private readonly inline: OpRunner | undefined;
 
   constructor(
     options: ApplyOptions,
     private readonly onWarning: (w: ExtractWarning) => void,
     readonly threads = 2,
   ) {
+    if (threads === 0) this.inline = new OpRunner(options, onWarning);
     for (let i = 0; i < threads; i++) {
       const worker = new Worker(WORKER_URL);
       const w: Writer = { worker, ops: [], transfer: [], bytes: 0, sent: new Map() };
@@ -82,6 +88,7 @@ export class ExtractWriters {
 
   /** The writer for the next file or other entry (round robin); pass it to the ops of that entry. */
   pick(): number {
+    if (this.inline) return 0;
     const i = this.nextWriter;
     this.nextWriter = (i + 1) % this.writers.length;
     return i;
@@ -90,6 +97,11 @@ export class ExtractWriters {
   /** Queues an op; content is copied into a buffer of its own and transferred. Waits while too much is in flight. */
   async send(writer: number, op: WriterOp): Promise<void> {
     this.check();
+    if (this.inline) {
+      this.inline.step(op);
+      this.failure = this.inline.failure;
+      return this.check();
+    }
     const w = this.writers[writer]!;
     if (op.t === "data") {
       // Uint8Array.prototype.slice copies; a Buffer's own slice() would be a view, and transferring it would detach the caller's memory.
@@ -119,6 +131,7 @@ export class ExtractWriters {
    * waits for that, then ends the threads. Safe to call more than once.
    */
   async abort(): Promise<void> {
+    this.inline?.step({ t: "abort" });
     for (const w of this.writers) {
       w.ops = [{ t: "abort" }];
       w.transfer = [];

@@ -36,7 +36,7 @@ export interface ExtractOptions {
   overwrite?: boolean;
   /** Counted into as the extraction goes (progress); a fresh object when absent. */
   counters?: ExtractResult["counters"];
-  /** Writer threads (default 2: measured on the 2-core test VM, see docs/benchmarks.md). */
+  /** Writer threads (default 2; 0 runs the writes on this thread). */
   writerThreads?: number;
   signal?: AbortSignal;
 }
