@@ -48,7 +48,7 @@ export interface WriterReply {
 const BATCH_OPS = 256;
 const BATCH_BYTES = 2 * 1024 * 1024;
 /** Content sent but not yet written, across writers: bounds memory when the disk is slower. */
-const MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024;
+const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
 
 interface Writer {
   worker: Worker;
@@ -73,7 +73,7 @@ export class ExtractWriters {
   constructor(
     options: ApplyOptions,
     private readonly onWarning: (w: ExtractWarning) => void,
-    readonly threads = 2,
+    readonly threads = 1,
   ) {
     if (threads === 0) this.inline = new OpRunner(options, onWarning);
     for (let i = 0; i < threads; i++) {

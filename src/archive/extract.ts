@@ -36,7 +36,7 @@ export interface ExtractOptions {
   overwrite?: boolean;
   /** Counted into as the extraction goes (progress); a fresh object when absent. */
   counters?: ExtractResult["counters"];
-  /** Writer threads (default 2; 0 runs the writes on this thread). */
+  /** Writer threads (default 1, measured: docs/benchmarks.md; 0 runs the writes on this thread). */
   writerThreads?: number;
   signal?: AbortSignal;
 }
@@ -80,7 +80,7 @@ class Extractor {
     this.select = opts.patterns && opts.patterns.length > 0 ? new PatternSet(opts.patterns) : null;
     this.counters = opts.counters ?? { dirs: 0, files: 0, symlinks: 0, hardlinks: 0, specials: 0, bytesWritten: 0 };
     this.apply = { owners: opts.restoreOwners ?? process.geteuid?.() === 0, xattrs: (opts.xattrs ?? true) && nativeSupport.setXattrs };
-    this.writers = new ExtractWriters(this.apply, (w) => this.warn(w), opts.writerThreads ?? 2);
+    this.writers = new ExtractWriters(this.apply, (w) => this.warn(w), opts.writerThreads ?? 1);
   }
 
   async run(): Promise<ExtractResult> {

@@ -83,8 +83,8 @@ describe.each([2, 0])("extract writers (%d threads)", (threads) => {
     for (let i = 0; i < 12; i++) {
       await w.send(0, { t: "data", offset: i * big.byteLength, bytes: big });
       hasher.update(big);
-      // Never more than the 32 MiB window plus the piece just queued (nothing at all inline).
-      expect((w as unknown as { inFlight: number }).inFlight).toBeLessThanOrEqual(32 * 1024 * 1024 + big.byteLength);
+      // Never more than the 8 MiB window plus the piece just queued (nothing at all inline).
+      expect((w as unknown as { inFlight: number }).inFlight).toBeLessThanOrEqual(8 * 1024 * 1024 + big.byteLength);
     }
     await w.send(0, { t: "close", size: 12 * big.byteLength, sha256: new Uint8Array(hasher.digest()), payloadOffset: 0, meta: meta() });
     await w.drain();
