@@ -184,16 +184,43 @@ export function decodeBlob(bytes: Uint8Array, options: DecodeOptions = {}): Uint
   let payload: Uint8Array = bytes.subarray(header.payloadOffset);
   if (header.encrypted) payload = decrypt(bytes, payload, header.keyId!, name, options.keyLookup);
   const plaintext = header.compressed ? decompress(payload, name, options.maxDecodedSize ?? DEFAULT_MAX_DECODED_SIZE) : payload;
-  if (options.expectedDigest !== undefined) {
-    if (header.encrypted && !options.digestKey) {
-      throw new BlobError(name, "digest-key-required", "cannot check the digest of an encrypted blob without the keyring's digest key");
-    }
-    const actual = chunkDigest(plaintext, options.digestKey);
-    if (actual !== options.expectedDigest.toLowerCase()) {
-      throw new BlobError(name, "digest", `digest mismatch (expected ${shortDigest(options.expectedDigest)}, computed ${shortDigest(actual)})`);
-    }
-  }
+  checkDigest(plaintext, header, name, options);
   return plaintext;
+}
+
+/**
+ * decodeBlob with the same checks in the same order, but the zstd decompression runs on
+ * Bun's thread pool: callers that decode many blobs at once (verify) use both cores.
+ */
+export async function decodeBlobAsync(bytes: Uint8Array, options: DecodeOptions = {}): Promise<Uint8Array> {
+  const name = options.name ?? "blob";
+  const header = inspectBlob(bytes, name);
+  let payload: Uint8Array = bytes.subarray(header.payloadOffset);
+  if (header.encrypted) payload = decrypt(bytes, payload, header.keyId!, name, options.keyLookup);
+  let plaintext = payload;
+  if (header.compressed) {
+    const declared = declaredSize(payload, name, options.maxDecodedSize ?? DEFAULT_MAX_DECODED_SIZE);
+    let out: Uint8Array;
+    try {
+      out = await Bun.zstdDecompress(payload);
+    } catch (err) {
+      throw new BlobError(name, "zstd", `zstd decompression failed: ${(err as Error).message}`);
+    }
+    plaintext = checkDecodedSize(out, declared, name);
+  }
+  checkDigest(plaintext, header, name, options);
+  return plaintext;
+}
+
+function checkDigest(plaintext: Uint8Array, header: BlobHeader, name: string, options: DecodeOptions): void {
+  if (options.expectedDigest === undefined) return;
+  if (header.encrypted && !options.digestKey) {
+    throw new BlobError(name, "digest-key-required", "cannot check the digest of an encrypted blob without the keyring's digest key");
+  }
+  const actual = chunkDigest(plaintext, options.digestKey);
+  if (actual !== options.expectedDigest.toLowerCase()) {
+    throw new BlobError(name, "digest", `digest mismatch (expected ${shortDigest(options.expectedDigest)}, computed ${shortDigest(actual)})`);
+  }
 }
 
 function decrypt(blob: Uint8Array, ciphertext: Uint8Array, keyId: number, name: string, lookup?: KeyLookup): Uint8Array {
@@ -213,15 +240,25 @@ function decrypt(blob: Uint8Array, ciphertext: Uint8Array, keyId: number, name: 
 }
 
 function decompress(frame: Uint8Array, name: string, max: number): Uint8Array {
-  const declared = zstdFrameContentSize(frame);
-  if (typeof declared === "string") throw new BlobError(name, "zstd", `zstd decompression failed: ${declared}`);
-  if (declared > max) throw new BlobError(name, "too-large", `declares ${declared} decoded bytes, above the limit of ${max}`);
+  const declared = declaredSize(frame, name, max);
   let out: Uint8Array;
   try {
     out = Bun.zstdDecompressSync(frame);
   } catch (err) {
     throw new BlobError(name, "zstd", `zstd decompression failed: ${(err as Error).message}`);
   }
+  return checkDecodedSize(out, declared, name);
+}
+
+/** The frame's declared content size, checked against the limit before anything is inflated. */
+function declaredSize(frame: Uint8Array, name: string, max: number): number {
+  const declared = zstdFrameContentSize(frame);
+  if (typeof declared === "string") throw new BlobError(name, "zstd", `zstd decompression failed: ${declared}`);
+  if (declared > max) throw new BlobError(name, "too-large", `declares ${declared} decoded bytes, above the limit of ${max}`);
+  return declared;
+}
+
+function checkDecodedSize(out: Uint8Array, declared: number, name: string): Uint8Array {
   if (out.length !== declared) {
     throw new BlobError(name, "zstd", `zstd decompression failed: produced ${out.length} bytes, frame declares ${declared}`);
   }

@@ -35,6 +35,16 @@ const DIGEST_SPACE = 65536; // progress: position of the cursor's first two byte
 export async function sweepUnmarked(ds: Datastore, generation: number, cutoff: number, ctx: SweepContext): Promise<SweepStats> {
   const stats: SweepStats = { removedChunks: 0, removedBytes: 0, aborted: false };
   let cursor: Uint8Array = new Uint8Array(0);
+  // Two batches overlap: while one batch's objects are being deleted (I/O, mostly waiting),
+  // the next one is selected and condemned (catalog work on this thread). Each batch still goes
+  // condemn -> delete -> drop rows in that order; batches are independent of each other.
+  let inFlight: Promise<void> | null = null;
+  const finishBatch = async (condemned: { digest: Uint8Array; size: number }[], hex: string[]) => {
+    await ds.chunks.remove(hex);
+    ds.catalog.forgetCondemned(condemned.map((c) => c.digest));
+    stats.removedChunks += condemned.length;
+    for (const c of condemned) stats.removedBytes += c.size;
+  };
   for (;;) {
     // A batch, once condemned, is always finished: stopping between condemn and delete
     // would leave rows that writers have to wait out.
@@ -49,13 +59,21 @@ export async function sweepUnmarked(ds: Datastore, generation: number, cutoff: n
     if (condemned.length > 0) {
       const hex = condemned.map((c) => bytesToHex(c.digest));
       await ctx.hooks?.afterCondemn?.(hex);
-      await ds.chunks.remove(hex);
-      ds.catalog.forgetCondemned(condemned.map((c) => c.digest));
-      stats.removedChunks += condemned.length;
-      for (const c of condemned) stats.removedBytes += c.size;
+      const batch = finishBatch(condemned, hex);
+      const previous = inFlight;
+      inFlight = batch;
+      if (previous) {
+        try {
+          await previous;
+        } catch (err) {
+          await batch.catch(() => {}); // finish what is condemned before giving up
+          throw err;
+        }
+      }
     }
     ctx.progress(cursor[0]! * 256 + cursor[1]!, DIGEST_SPACE);
   }
+  if (inFlight) await inFlight;
   return stats;
 }
 

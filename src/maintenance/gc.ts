@@ -22,7 +22,8 @@
  *  3. takes a new generation G and marks every chunk referenced by any index in any snapshot
  *     directory of the backend listing, which starts after step 2;
  *  4. per batch: condemns, atomically per row, chunks with state = 0, mark_gen < G and
- *     last_touched < T; deletes their objects; then drops their rows.
+ *     last_touched < T; deletes their objects; then drops their rows. (Two batches overlap, one
+ *     deleting while the next is condemned; within a batch the order is always this one.)
  *
  * Claim: a chunk X referenced by a snapshot P that is visible at any time is never deleted.
  *  (a) P was visible when the listing of step 3 passed it: X has mark_gen = G; not condemned.
@@ -159,7 +160,12 @@ export async function garbageCollect(ds: Datastore, signal: AbortSignal, report?
     }
   };
   const marks = new MarkSet(ds);
+  // GC reads and writes the chunk index in digest order (range updates, then a cursor), so a
+  // small page cache serves it as well as the catalog's 64 MiB one; this connection is GC's
+  // own (each task opens the datastore), and the memory goes to the mark set's cache instead.
+  const cacheSize = (ds.catalog.db.query("PRAGMA main.cache_size").get() as { cache_size: number }).cache_size;
   try {
+    ds.catalog.db.exec("PRAGMA main.cache_size = -16384");
     progress("starting", 0, 1, true);
     result.settledCondemned = await settleLeftovers(ds);
     if (result.settledCondemned) log.info(`settled ${result.settledCondemned} chunk rows an interrupted garbage collection had left condemned`);
@@ -217,6 +223,7 @@ export async function garbageCollect(ds: Datastore, signal: AbortSignal, report?
     return finish(ds, result, log, "error", warningCount);
   } finally {
     marks.drop();
+    ds.catalog.db.exec(`PRAGMA main.cache_size = ${Math.trunc(cacheSize)}`);
     ds.catalog.setMeta(GC_PROGRESS_KEY, "");
     lock.release();
   }

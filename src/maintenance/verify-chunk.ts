@@ -9,7 +9,7 @@
  * moved aside to `<digest>.<n>.bad`, so a later backup or sync can upload a good one); any other
  * error (timeout, 503, EIO) is retried and then reported as "transient", never as corruption.
  */
-import { BlobError, decodeBlob, inspectBlob } from "../datastore/blob.ts";
+import { BlobError, decodeBlobAsync, inspectBlob } from "../datastore/blob.ts";
 import { chunkKey, chunkName } from "../datastore/chunk-store.ts";
 import type { Datastore } from "../datastore/datastore.ts";
 import { shortDigest } from "../datastore/digest.ts";
@@ -140,7 +140,8 @@ export class ChunkVerifier {
     let encrypted: boolean;
     try {
       encrypted = inspectBlob(raw, name).encrypted;
-      if (!encrypted) decodeBlob(raw, { name, expectedDigest: digest, maxDecodedSize: this.ds.chunks.maxChunkSize });
+      // Decompression on the thread pool: the reads in flight decode on both cores.
+      if (!encrypted) await decodeBlobAsync(raw, { name, expectedDigest: digest, maxDecodedSize: this.ds.chunks.maxChunkSize });
     } catch (err) {
       const detail = errorMessage(err);
       const movedTo = await this.moveAside(digest);

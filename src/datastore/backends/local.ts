@@ -16,6 +16,8 @@ import { dirname, join, resolve } from "node:path";
 import { type Backend, BackendIoError, type ListEntry, NotFoundError, type ObjectStat, InvalidKeyError, validateKey, validatePrefix } from "./backend.ts";
 
 const TEMP_PREFIX = ".ibstmp-";
+/** Deletions in flight at once (measured on the 2-core VM: 16 beats 1 and 64). */
+const DELETE_CONCURRENCY = 16;
 
 export interface LocalBackendOptions {
   /** fsync files and directories (default true). Only benchmarks should turn it off. */
@@ -116,7 +118,9 @@ export class LocalBackend implements Backend {
 
   async delete(keys: readonly string[]): Promise<void> {
     const dirs = new Set<string>();
-    for (const key of keys) {
+    // unlink costs ~100 µs of kernel time per file here and most of it is waiting: several in
+    // flight (GC deletes chunks in batches of 1000) cut a sweep's wall time 2-3x.
+    await inParallel(keys, DELETE_CONCURRENCY, async (key) => {
       const path = this.pathOf(key);
       try {
         await unlink(path);
@@ -124,11 +128,12 @@ export class LocalBackend implements Backend {
       } catch (err) {
         if (!isMissing(err) && (err as NodeJS.ErrnoException).code !== "EISDIR") throw this.ioError("delete", key, err);
       }
-    }
-    for (const dir of dirs) await this.syncDir(dir);
+    });
+    await inParallel([...dirs], DELETE_CONCURRENCY, (dir) => this.syncDir(dir));
     // Objects stores have no directories: remove the ones we emptied so listings and
-    // `ls` match what a bucket would show. Writers retry if we race with their mkdir.
-    for (const dir of [...dirs].sort((a, b) => b.length - a.length)) await this.pruneEmptyDirs(dir);
+    // `ls` match what a bucket would show. Writers retry if we race with their mkdir. Each
+    // removal climbs on to the parent, so a parent tried too early is tried again by its child.
+    await inParallel([...dirs].sort((a, b) => b.length - a.length), DELETE_CONCURRENCY, (dir) => this.pruneEmptyDirs(dir));
   }
 
   private async *walk(dirKey: string, namePrefix: string): AsyncGenerator<ListEntry> {
@@ -259,4 +264,25 @@ export class LocalBackend implements Backend {
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === "ENOENT" || code === "ENOTDIR";
+}
+
+/**
+ * Runs `fn` over `items` with at most `limit` in flight. After a failure no new item starts;
+ * the ones in flight finish, then the first error is thrown.
+ */
+async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { err: unknown } | null = null;
+  const lane = async () => {
+    while (failure === null && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  if (failure) throw (failure as { err: unknown }).err;
 }

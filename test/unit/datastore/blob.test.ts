@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { BlobError, BlobKind, chunkDigest, decodeBlob, encodeBlob, inspectBlob, sha256Hex } from "../../../src/datastore/blob.ts";
+import { BlobError, BlobKind, chunkDigest, decodeBlob, decodeBlobAsync, encodeBlob, inspectBlob, sha256Hex } from "../../../src/datastore/blob.ts";
 
 const key1 = new Uint8Array(randomBytes(32));
 const key2 = new Uint8Array(randomBytes(32));
@@ -182,5 +182,42 @@ describe("blob corruption is detected and named", () => {
     blob[0] = 0;
     blob[40]! ^= 1;
     expect(failure(() => decodeBlob(blob)).failure).toBe("magic");
+  });
+});
+
+describe("decodeBlobAsync (zstd on the thread pool) decodes and refuses exactly as decodeBlob", () => {
+  async function asyncFailure(p: Promise<unknown>): Promise<BlobError> {
+    const err = await p.then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(BlobError);
+    return err as BlobError;
+  }
+
+  test("round trips of plain and zstd blobs, with the digest checked", async () => {
+    for (const data of [text, random, new Uint8Array(0)]) {
+      const blob = encodeBlob(data);
+      const out = await decodeBlobAsync(blob, { expectedDigest: sha256Hex(data) });
+      expect(Buffer.from(out).equals(Buffer.from(data))).toBe(true);
+    }
+    const sealed = encodeBlob(text, { cipher: { keyId: 2, key: key2 } });
+    expect(Buffer.from(await decodeBlobAsync(sealed, { keyLookup: lookup, digestKey, expectedDigest: chunkDigest(text, digestKey) })).equals(Buffer.from(text))).toBe(true);
+  });
+
+  test("CRC, digest, zstd and size failures are the same BlobErrors", async () => {
+    const flipped = encodeBlob(text);
+    flipped[flipped.length - 1]! ^= 1;
+    expect((await asyncFailure(decodeBlobAsync(flipped))).failure).toBe("crc");
+
+    const wrong = await asyncFailure(decodeBlobAsync(encodeBlob(text), { name: "chunk x", expectedDigest: sha256Hex(random) }));
+    expect(wrong.failure).toBe("digest");
+    expect(wrong.message).toStartWith("chunk x: digest mismatch");
+
+    const broken = encodeBlob(text);
+    broken[30]! ^= 0xff;
+    broken[31]! ^= 0xff;
+    new DataView(broken.buffer).setUint32(8, Bun.hash.crc32(broken.subarray(12)) >>> 0, true);
+    expect((await asyncFailure(decodeBlobAsync(broken))).failure).toBe("zstd");
+
+    expect((await asyncFailure(decodeBlobAsync(encodeBlob(new Uint8Array(1 << 20)), { maxDecodedSize: 1000 }))).failure).toBe("too-large");
+    expect((await asyncFailure(decodeBlobAsync(encodeBlob(text, { cipher: { keyId: 1, key: key1 } }), { digestKey, expectedDigest: "00".repeat(32) }))).failure).toBe("key-required");
   });
 });

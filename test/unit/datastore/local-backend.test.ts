@@ -43,3 +43,22 @@ test("local: delete prunes directories it emptied but keeps the root", async () 
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test("local: a large delete batch (many in flight) removes every key and prunes every directory it emptied", async () => {
+  const root = tempRoot();
+  try {
+    const b = new LocalBackend(root);
+    const keys: string[] = [];
+    for (let d = 0; d < 40; d++) for (let f = 0; f < 3; f++) keys.push(`.chunks/${d.toString(16).padStart(4, "0")}/c${f}`);
+    keys.push("vm/100/t1/deep/x", "vm/100/t1/y", "vm/100/t2/z");
+    for (const k of keys) await b.put(k, new Uint8Array([1]));
+    await b.put(".chunks/0007/keep", new Uint8Array([2]));
+    await b.delete([...keys, ".chunks/ffff/never-existed"]);
+    expect(readdirSync(join(root, ".chunks"))).toEqual(["0007"]);
+    expect(readdirSync(join(root, ".chunks", "0007"))).toEqual(["keep"]);
+    expect(readdirSync(root)).toEqual([".chunks"]);
+    expect(await b.delete(["ok/key", "bad//key"]).catch((e) => e)).toBeInstanceOf(InvalidKeyError);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
