@@ -1,7 +1,8 @@
 /**
  * Worker thread of the encoder pool: compresses and encrypts chunks off the main thread, where
  * reading, chunking, hashing and HTTP already keep one core busy (zstd is the slowest stage).
- * Messages: {id, data, options} in, {id, blob} or {id, error} out; buffers are transferred.
+ * Messages: {id, data, options} in, {id, blob, input} or {id, error} out; buffers are
+ * transferred (`input` is the data's buffer, handed back for reuse).
  */
 import { encodeBlob, type EncodeOptions } from "../datastore/blob.ts";
 
@@ -19,7 +20,9 @@ self.onmessage = (event: MessageEvent<{ id: number; data: Uint8Array; options: E
   const { id, data, options } = event.data;
   try {
     const blob = encodeBlob(data, options);
-    self.postMessage({ id, blob }, [blob.buffer as ArrayBuffer]);
+    // The input's buffer goes back to the pool to carry a later chunk.
+    const input = data.buffer as ArrayBuffer;
+    self.postMessage({ id, blob, input }, [blob.buffer as ArrayBuffer, input]);
     sinceGc += data.byteLength;
     if (sinceGc >= GC_EVERY_BYTES) {
       sinceGc = 0;
