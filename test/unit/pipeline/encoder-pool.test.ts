@@ -32,4 +32,21 @@ describe("encoder pool", () => {
       pool.close();
     }
   });
+
+  test("buffers handed back by the workers carry later chunks of other sizes intact", async () => {
+    const pool = new EncoderPool({}, 1);
+    try {
+      // Large first, then smaller and larger ones, one after the other: each reuses what came back.
+      const sizes = [3_000_000, 1_000, 2_500_000, 64 * 1024, 3_000_000, 5_000_000, 17];
+      for (const [i, n] of sizes.entries()) {
+        const input = new Uint8Array(randomBytes(n));
+        const blob = await pool.encode(input);
+        expect(`${i}: ${decodeBlob(blob).length}`).toBe(`${i}: ${n}`);
+        expect(decodeBlob(blob)).toEqual(input);
+      }
+      expect((pool as unknown as { free: Uint8Array[] }).free.length).toBeGreaterThan(0);
+    } finally {
+      pool.close();
+    }
+  });
 });
