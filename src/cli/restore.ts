@@ -31,7 +31,7 @@ function renderAll(s: RestoreAllSummary): string {
 }
 
 export default defineCommand({
-  meta: { name: "restore", description: "Restore an archive of a snapshot: a file tree into a directory, one file to stdout, or an image" },
+  meta: { name: "restore", description: "Restore an archive of a snapshot (or all of them with --all): a file tree into a directory, one file to stdout, or an image" },
   args: {
     snapshot: { type: "positional", required: true, description: "TYPE/ID/TIME, e.g. host/web1/2026-11-26T19:00:00Z" },
     archive: { type: "positional", required: true, description: "archive name, e.g. data.ibsar or disk0.img (with --all: the target directory)" },
