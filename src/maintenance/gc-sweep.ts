@@ -45,33 +45,33 @@ export async function sweepUnmarked(ds: Datastore, generation: number, cutoff: n
     stats.removedChunks += condemned.length;
     for (const c of condemned) stats.removedBytes += c.size;
   };
-  for (;;) {
-    // A batch, once condemned, is always finished: stopping between condemn and delete
-    // would leave rows that writers have to wait out.
-    if (ctx.signal.aborted) {
-      stats.aborted = true;
-      break;
-    }
-    const candidates = ds.catalog.gcCandidates(cursor, generation, cutoff, ctx.batchSize);
-    if (candidates.length === 0) break;
-    cursor = candidates.at(-1)!;
-    const condemned = ds.catalog.condemnChunks(candidates, generation, cutoff);
-    if (condemned.length > 0) {
-      const hex = condemned.map((c) => bytesToHex(c.digest));
-      await ctx.hooks?.afterCondemn?.(hex);
-      const batch = finishBatch(condemned, hex);
-      const previous = inFlight;
-      inFlight = batch;
-      if (previous) {
-        try {
-          await previous;
-        } catch (err) {
-          await batch.catch(() => {}); // finish what is condemned before giving up
-          throw err;
-        }
+  try {
+    for (;;) {
+      // A batch, once condemned, is always finished: stopping between condemn and delete
+      // would leave rows that writers have to wait out.
+      if (ctx.signal.aborted) {
+        stats.aborted = true;
+        break;
       }
+      const candidates = ds.catalog.gcCandidates(cursor, generation, cutoff, ctx.batchSize);
+      if (candidates.length === 0) break;
+      cursor = candidates.at(-1)!;
+      const condemned = ds.catalog.condemnChunks(candidates, generation, cutoff);
+      if (condemned.length > 0) {
+        const hex = condemned.map((c) => bytesToHex(c.digest));
+        await ctx.hooks?.afterCondemn?.(hex);
+        const batch = finishBatch(condemned, hex);
+        const previous = inFlight;
+        inFlight = batch;
+        if (previous) await previous;
+      }
+      ctx.progress(cursor[0]! * 256 + cursor[1]!, DIGEST_SPACE);
     }
-    ctx.progress(cursor[0]! * 256 + cursor[1]!, DIGEST_SPACE);
+  } catch (err) {
+    // Whatever failed here, the batch being deleted is finished before the error leaves (the
+    // caller releases the GC lock next).
+    await inFlight?.catch(() => {});
+    throw err;
   }
   if (inFlight) await inFlight;
   return stats;

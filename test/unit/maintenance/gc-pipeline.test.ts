@@ -66,4 +66,31 @@ describe("garbage collection with read-ahead and overlapping sweep batches", () 
       expect(r.state).toContain(`snapshot vm/102/${times[0]}: cannot read index 'root.pxar.didx'`);
       expect(ds.catalog.storedChunkCount()).toBe(stored);
     }));
+
+  test("a failure while the next batch is condemned returns only after the batch being deleted is finished", () =>
+    withDatastore(async (ds) => {
+      for (let t = 0; t < times.length; t++) await sessionBackup(ds, { group: groups[0]!, time: times[t]!, pieces: pieces(seedsOf(0, t), 300) });
+      for (const t of [0, 1, 2]) await ds.snapshots.forget(snap(groups[0]!, times[t]!));
+      ageChunks(ds, HOUR);
+      const batches: string[][] = [];
+      const r = await garbageCollect(ds, never, undefined, {
+        graceSeconds: 0,
+        batchSize: 4,
+        hooks: {
+          afterCondemn: async (digests) => {
+            batches.push(digests);
+            if (batches.length === 2) throw new Error("catalog went away");
+          },
+        },
+      });
+      expect(r.status).toBe("error");
+      expect(r.state).toContain("catalog went away");
+      // The first batch was being deleted when the second failed: it is finished, not half done.
+      for (const d of batches[0]!) {
+        expect(await ds.chunks.has(d)).toBe(false);
+        expect(ds.catalog.chunkState(d)).toBeNull();
+      }
+      // The second stays condemned for the next GC to settle.
+      expect(ds.catalog.condemnedChunks().length).toBe(batches[1]!.length);
+    }));
 });
