@@ -144,17 +144,19 @@ describe("datastore administration over the API", () => {
   test("403 without the privilege; the list shows only stores the caller may audit", async () => {
     expect((await auditor.get<any[]>("/datastore")).map((d) => d.name)).toEqual(["store1"]);
     expect(await auditor.get<any>("/datastore/store1/stats")).toMatchObject({ name: "store1" });
-    const refusals: [Promise<unknown>, string][] = [
-      [auditor.get("/datastore/local"), "Datastore.Audit on /datastore/local"],
-      [auditor.post("/datastore/store1/quarantine", { reason: "x" }), "Datastore.Modify on /datastore/store1"],
-      [auditor.post("/datastore/store1/namespaces", { ns: "dave" }), "Datastore.Modify on /datastore/store1/dave"],
-      [auditor.post("/datastore", { name: "store2", path: join(root, "store2") }), "Datastore.Allocate on /datastore"],
+    // Each call is made when its turn comes: sent all at once, a refusal that arrives before
+    // the loop awaits it is an unhandled rejection.
+    const refusals: [() => Promise<unknown>, string][] = [
+      [() => auditor.get("/datastore/local"), "Datastore.Audit on /datastore/local"],
+      [() => auditor.post("/datastore/store1/quarantine", { reason: "x" }), "Datastore.Modify on /datastore/store1"],
+      [() => auditor.post("/datastore/store1/namespaces", { ns: "dave" }), "Datastore.Modify on /datastore/store1/dave"],
+      [() => auditor.post("/datastore", { name: "store2", path: join(root, "store2") }), "Datastore.Allocate on /datastore"],
       // DatastoreAdmin manages stores but, as in PBS, does not register or remove them.
-      [storeAdmin.post("/datastore", { name: "store2", path: join(root, "store2") }), "Datastore.Allocate on /datastore"],
-      [storeAdmin.delete("/datastore/store1"), "Datastore.Allocate on /datastore/store1"],
+      [() => storeAdmin.post("/datastore", { name: "store2", path: join(root, "store2") }), "Datastore.Allocate on /datastore"],
+      [() => storeAdmin.delete("/datastore/store1"), "Datastore.Allocate on /datastore/store1"],
     ];
     for (const [call, needed] of refusals) {
-      const e = await refusal(call);
+      const e = await refusal(call());
       expect(`${e.status} ${e.code}`).toBe("403 forbidden");
       expect(e.message).toContain(`permission check failed: ${needed} is required`);
     }
