@@ -77,35 +77,19 @@ export function create(path: Uint8Array, abs: Buffer, make: () => void): void {
  * (each costs a walk down the target tree), and the mtime is set after the last write.
  */
 export function applyMetaToOpenFile(path: Uint8Array, abs: Buffer, fd: number, m: EntryMeta, o: ApplyOptions, warn: Warn): void {
-  if (o.owners) {
-    try {
-      fs.fchownSync(fd, m.uid, m.gid);
-    } catch (err) {
-      warn(warning(path, `owner ${m.uid}:${m.gid} not restored (${errorCode(err) ?? errorMessage(err)})`));
-    }
-  }
+  if (o.owners) attempt(path, `owner ${m.uid}:${m.gid}`, warn, () => fs.fchownSync(fd, m.uid, m.gid));
   fs.fchmodSync(fd, m.mode & 0o7777);
   applyXattrs(path, abs, m, o, warn);
   if (!nativeSupport.futimens) {
     applyMtime(path, abs, m, warn);
     return;
   }
-  try {
-    futimens(fd, m.mtimeNs);
-  } catch (err) {
-    warn(warning(path, `mtime not restored (${errorCode(err) ?? errorMessage(err)})`));
-  }
+  attempt(path, "mtime", warn, () => futimens(fd, m.mtimeNs));
 }
 
 /** Metadata by path (directories, symlinks, devices); a symlink's mode is not changed. */
 export function applyMeta(path: Uint8Array, abs: Buffer, isLink: boolean, m: EntryMeta, o: ApplyOptions, warn: Warn): void {
-  if (o.owners) {
-    try {
-      fs.lchownSync(abs, m.uid, m.gid);
-    } catch (err) {
-      warn(warning(path, `owner ${m.uid}:${m.gid} not restored (${errorCode(err) ?? errorMessage(err)})`));
-    }
-  }
+  if (o.owners) attempt(path, `owner ${m.uid}:${m.gid}`, warn, () => fs.lchownSync(abs, m.uid, m.gid));
   if (!isLink) fs.chmodSync(abs, m.mode & 0o7777);
   applyXattrs(path, abs, m, o, warn);
   applyMtime(path, abs, m, warn);
@@ -117,23 +101,24 @@ function applyXattrs(path: Uint8Array, abs: Buffer, m: EntryMeta, o: ApplyOption
     warn(warning(path, "extended attributes not restored (disabled or not reachable on this platform)", "xattrs"));
     return;
   }
-  for (const [name, value] of m.xattrs) {
-    try {
-      setXattr(abs, name, value);
-    } catch (err) {
-      warn(warning(path, `xattr ${formatPath(name)} not restored (${errorCode(err) ?? errorMessage(err)})`));
-    }
-  }
+  for (const [name, value] of m.xattrs) attempt(path, `xattr ${formatPath(name)}`, warn, () => setXattr(abs, name, value));
 }
 
 function applyMtime(path: Uint8Array, abs: Buffer, m: EntryMeta, warn: Warn): void {
-  try {
+  attempt(path, "mtime", warn, () => {
     if (nativeSupport.utimens) utimens(abs, m.mtimeNs);
     else {
       const secs = Number(m.mtimeNs) / 1e9; // microsecond precision at best
       fs.lutimesSync(abs, secs, secs);
     }
+  });
+}
+
+/** Runs one metadata call; a failure is a warning (`<what> not restored (<code>)`), not an error. */
+function attempt(path: Uint8Array, what: string, warn: Warn, call: () => void): void {
+  try {
+    call();
   } catch (err) {
-    warn(warning(path, `mtime not restored (${errorCode(err) ?? errorMessage(err)})`));
+    warn(warning(path, `${what} not restored (${errorCode(err) ?? errorMessage(err)})`));
   }
 }

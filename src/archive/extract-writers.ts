@@ -10,15 +10,14 @@
  * target; directories are created by the main thread before any op below them is sent, and get
  * their metadata only after every writer has drained (extract.ts).
  *
- * Worker file: compile/build.ts lists it as an extra entry point (see pipeline/encoder-pool.ts).
+ * Worker file: compile/build.ts lists it as an extra entry point (see util/worker-url.ts).
  */
 import { IbsError } from "../util/errors.ts";
 import type { ApplyOptions, EntryMeta, ExtractWarning } from "./extract-fs.ts";
 import { OpRunner } from "./extract-ops.ts";
+import { workerUrl } from "../util/worker-url.ts";
 
-const WORKER_URL = import.meta.url.includes("/$bunfs/")
-  ? new URL("./archive/extract-worker.ts", import.meta.url).href
-  : new URL("./extract-worker.ts", import.meta.url).href;
+const WORKER_URL = workerUrl(import.meta.url, "archive/extract-worker.ts");
 
 type Target = { abs: Uint8Array; path: Uint8Array; overwrite: boolean };
 export type WriterOp =

@@ -4,15 +4,14 @@
  * the keyring's keys once; a decode failure comes back as an error naming the chunk.
  *
  * Worker file: compile/build.ts lists it as an extra entry point so the compiled binary has it;
- * inside the binary it lives at client/decoder-worker.ts below the bundle root (see encoder-pool.ts).
+ * inside the binary it lives at client/decoder-worker.ts below the bundle root (see util/worker-url.ts).
  */
 import { availableParallelism } from "node:os";
 import { IbsError } from "../util/errors.ts";
 import type { CryptConfig } from "./crypt.ts";
+import { workerUrl } from "../util/worker-url.ts";
 
-const WORKER_URL = import.meta.url.includes("/$bunfs/")
-  ? new URL("./client/decoder-worker.ts", import.meta.url).href
-  : new URL("./decoder-worker.ts", import.meta.url).href;
+const WORKER_URL = workerUrl(import.meta.url, "client/decoder-worker.ts");
 
 interface Pending {
   resolve: (data: Uint8Array) => void;

@@ -11,7 +11,8 @@ import { bytesText, figure } from "./report.ts";
 import { garbageCollect } from "./gc.ts";
 import { intOption, taskOptions, taskReport, withTaskStore } from "./task-support.ts";
 
-const KNOWN = ["grace-seconds"];
+export const GC_TASK_OPTIONS = ["grace-seconds"] as const;
+const KNOWN: readonly string[] = GC_TASK_OPTIONS;
 
 /** Job/CLI option strings; throws UsageError naming an unknown or bad option. */
 export function parseGcTaskOptions(options: Record<string, string>): { graceSeconds: number | undefined } {

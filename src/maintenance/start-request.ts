@@ -11,6 +11,7 @@ import type { TaskRow } from "../state/schema/index.ts";
 import type { TaskEnv } from "../tasks/env.ts";
 import { submitTask } from "../tasks/submit.ts";
 import { UsageError } from "../util/errors.ts";
+import { GC_TASK_OPTIONS, parseGcTaskOptions } from "./gc-task.ts";
 import { parseVerifyTaskOptions } from "./verify-task.ts";
 
 /** A bad start option; `option` is its name (`grace-seconds`, `outdated-after`, ...). */
@@ -32,7 +33,7 @@ export class StartOptionError extends UsageError {
 /** Option values as a CLI (strings) or a JSON body (numbers, booleans) gives them. */
 export type StartOptionValues = Record<string, string | number | boolean | null | undefined>;
 
-export const GC_OPTION_NAMES = ["grace-seconds"] as const;
+export const GC_OPTION_NAMES = GC_TASK_OPTIONS;
 export const VERIFY_OPTION_NAMES = ["ns", "snapshot", "ignore-verified", "outdated-after", "verify-window-days", "max-concurrent-snapshots", "notification-mode"] as const;
 
 /** The task's option strings; absent, null and empty values are left out (the default applies). */
@@ -49,8 +50,11 @@ function optionStrings(values: StartOptionValues, known: readonly string[]): Rec
 /** `grace-seconds`: a whole number of seconds, 0 or more. */
 export function gcStartOptions(values: StartOptionValues): Record<string, string> {
   const options = optionStrings(values, GC_OPTION_NAMES);
-  const grace = options["grace-seconds"];
-  if (grace !== undefined && !/^\d+$/.test(grace)) {
+  try {
+    parseGcTaskOptions(options); // the task's own parser: what it accepts, a job accepts too
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    const grace = options["grace-seconds"];
     throw new StartOptionError("grace-seconds", `--grace-seconds: expected a whole number of seconds, got '${grace}'`, "0 is safe while writers register their start (the default is 300)");
   }
   return options;

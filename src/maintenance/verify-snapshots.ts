@@ -9,7 +9,7 @@ import type { ManifestFile, VerifyState } from "../datastore/manifest.ts";
 import { describeSnapshot, type SnapshotRef, snapshotKey } from "../datastore/snapshot-path.ts";
 import type { SnapshotReader } from "../datastore/snapshot-reader.ts";
 import { errorMessage } from "../util/errors.ts";
-import { forEachLimited } from "./bounded.ts";
+import { forEachLimited } from "../util/for-each-limited.ts";
 import { walkSnapshots } from "./snapshot-walk.ts";
 import { isStorageFailure, type VerifyOptions, type VerifyRun } from "./verify-run.ts";
 

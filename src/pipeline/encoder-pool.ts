@@ -7,15 +7,9 @@
  */
 import { availableParallelism } from "node:os";
 import { encodeBlob, type EncodeOptions } from "../datastore/blob.ts";
+import { workerUrl } from "../util/worker-url.ts";
 
-/**
- * The worker module: beside this file when run from source. In the compiled binary every bundled
- * module has the binary's own URL (file:///$bunfs/root/ironcore-backup) and the extra entry
- * points of compile/build.ts keep their path below src/, so the worker is pipeline/encoder-worker.ts.
- */
-const WORKER_URL = import.meta.url.includes("/$bunfs/")
-  ? new URL("./pipeline/encoder-worker.ts", import.meta.url).href
-  : new URL("./encoder-worker.ts", import.meta.url).href;
+const WORKER_URL = workerUrl(import.meta.url, "pipeline/encoder-worker.ts");
 
 /** Input buffers kept for reuse: the chunks in flight plus a few. */
 const MAX_FREE_BUFFERS = 4;

@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import type { Dirent } from "node:fs";
 import { link, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { forEachLimited } from "../../util/for-each-limited.ts";
 import { type Backend, BackendIoError, type ListEntry, NotFoundError, type ObjectStat, InvalidKeyError, validateKey, validatePrefix } from "./backend.ts";
 
 const TEMP_PREFIX = ".ibstmp-";
@@ -120,7 +121,7 @@ export class LocalBackend implements Backend {
     const dirs = new Set<string>();
     // unlink costs ~100 µs of kernel time per file here and most of it is waiting: several in
     // flight (GC deletes chunks in batches of 1000) cut a sweep's wall time 2-3x.
-    await inParallel(keys, DELETE_CONCURRENCY, async (key) => {
+    await forEachLimited(keys, DELETE_CONCURRENCY, async (key) => {
       const path = this.pathOf(key);
       try {
         await unlink(path);
@@ -129,11 +130,11 @@ export class LocalBackend implements Backend {
         if (!isMissing(err) && (err as NodeJS.ErrnoException).code !== "EISDIR") throw this.ioError("delete", key, err);
       }
     });
-    await inParallel([...dirs], DELETE_CONCURRENCY, (dir) => this.syncDir(dir));
+    await forEachLimited([...dirs], DELETE_CONCURRENCY, (dir) => this.syncDir(dir));
     // Objects stores have no directories: remove the ones we emptied so listings and
     // `ls` match what a bucket would show. Writers retry if we race with their mkdir. Each
     // removal climbs on to the parent, so a parent tried too early is tried again by its child.
-    await inParallel([...dirs].sort((a, b) => b.length - a.length), DELETE_CONCURRENCY, (dir) => this.pruneEmptyDirs(dir));
+    await forEachLimited([...dirs].sort((a, b) => b.length - a.length), DELETE_CONCURRENCY, (dir) => this.pruneEmptyDirs(dir));
   }
 
   private async *walk(dirKey: string, namePrefix: string): AsyncGenerator<ListEntry> {
@@ -264,25 +265,4 @@ export class LocalBackend implements Backend {
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === "ENOENT" || code === "ENOTDIR";
-}
-
-/**
- * Runs `fn` over `items` with at most `limit` in flight. After a failure no new item starts;
- * the ones in flight finish, then the first error is thrown.
- */
-async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { err: unknown } | null = null;
-  const lane = async () => {
-    while (failure === null && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (err) {
-        failure ??= { err };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  if (failure) throw (failure as { err: unknown }).err;
 }

@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
-import { forEachLimited, LruMap, LruSet } from "../../../src/maintenance/bounded.ts";
+import { LruMap, LruSet } from "../../../src/maintenance/bounded.ts";
+import { forEachLimited } from "../../../src/util/for-each-limited.ts";
 
 test("LruMap keeps at most its capacity and keeps recently used entries", () => {
   const m = new LruMap<number>(4);
