@@ -134,7 +134,7 @@ export function runChecked(cmd: string[], opts: RunOptions & { stdin?: string })
 }
 
 /** Apparent size of every file below dir (bytes the repository holds, not disk blocks). */
-export function treeBytes(dir: string): number {
+export function treeBytes(dir: string, counts: (name: string) => boolean = () => true): number {
   let total = 0;
   const stack = [dir];
   while (stack.length) {
@@ -142,7 +142,7 @@ export function treeBytes(dir: string): number {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) stack.push(p);
-      else if (e.isFile()) total += Bun.file(p).size;
+      else if (e.isFile() && counts(e.name)) total += Bun.file(p).size;
     }
   }
   return total;

@@ -78,6 +78,28 @@ export function ratios(results: ToolResult[]): RatioRow[] {
   });
 }
 
+/** Issue #8: an S3 datastore's throughput against the local one of the same server, every step. */
+export const S3_GOAL = 0.7;
+
+export interface S3RatioRow {
+  step: StepName;
+  /** local wall time / S3 wall time: S3 throughput as a fraction of local. */
+  ratio: number;
+  met: boolean;
+}
+
+export function s3Ratios(results: ToolResult[]): S3RatioRow[] {
+  const local = results.find((r) => r.name === "ibs" && r.status === "ok");
+  const s3 = results.find((r) => r.name === "ibs-s3" && r.status === "ok");
+  if (!local || !s3) return [];
+  return STEPS.flatMap((step) => {
+    const l = local.steps[step]?.wallSeconds;
+    const r = s3.steps[step]?.wallSeconds;
+    if (!l || !r) return [];
+    return [{ step, ratio: l / r, met: l / r >= S3_GOAL }];
+  });
+}
+
 const MiB = 1024 * 1024;
 const fmtS = (s: number | undefined) => (s === undefined ? "-" : s < 10 ? s.toFixed(2) : s.toFixed(1));
 const fmtMiB = (b: number | undefined) => (b === undefined ? "-" : (b / MiB).toFixed(0));
@@ -111,6 +133,10 @@ export function renderTables(results: ToolResult[], datasetBytes: number): strin
     ["VS RESTIC", "GOAL (ibs)", ...others, "IBS GOAL"],
     rr.map((r) => [r.metric, r.goal, ...others.map((n) => (r.ratios[n] == null ? "-" : `${r.ratios[n]!.toFixed(2)}x`)), r.ibsMet === null ? "n/a" : r.ibsMet ? "met" : "NOT MET"]),
   );
+  const s3 = s3Ratios(results);
+  const s3Table = s3.length
+    ? ["", table(["S3 VS LOCAL (ibs-s3 / ibs)", "GOAL", "RATIO", ""], s3.map((r) => [`${r.step} throughput`, `>= ${S3_GOAL}`, r.ratio.toFixed(2), r.met ? "met" : "NOT MET"]))]
+    : [];
   const why = results.filter((t) => t.status !== "ok").map((t) => `${t.name}: ${t.status === "unavailable" ? "not available" : "FAILED"}: ${t.reason ?? ""}`);
-  return [abs, ...why, "", cpu, "", rel].join("\n");
+  return [abs, ...why, "", cpu, "", rel, ...s3Table].join("\n");
 }

@@ -1,7 +1,7 @@
 /**
  * Side-by-side benchmark of IBS, restic and borg (project issue #6, performance section).
  *
- *   bun scripts/bench/run.ts [--size-gib 1] [--tools ibs,restic,borg] [--keep] [--out results.json]
+ *   bun scripts/bench/run.ts [--size-gib 1] [--tools ibs,restic,borg,ibs-s3] [--keep] [--out results.json]
  *                            [--seed ibs-bench-1] [--work-dir DIR] [--ibs-bin PATH | --ibs-from-source] [--no-verify]
  *
  * IBS is the binary compile/build.ts makes from the working tree (into the work dir), or
@@ -25,7 +25,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { generate, mutate, type Dataset, type GenerateStats, type MutateStats } from "./dataset.ts";
 import { haveGnuTime, setScratchDir } from "./measure.ts";
-import { ratios, renderTables, STEPS, stepResult, type ToolResult } from "./report.ts";
+import { ratios, renderTables, s3Ratios, STEPS, stepResult, type ToolResult } from "./report.ts";
 import { borgAdapter } from "./tools/borg.ts";
 import { buildIbs, ibsAdapter, ibsFromSource } from "./tools/ibs.ts";
 import { resticAdapter } from "./tools/restic.ts";
@@ -33,7 +33,7 @@ import type { BackupPhase, ToolAdapter } from "./tools/types.ts";
 import { compareTrees, fileDigest, snapshotTree } from "./verify.ts";
 
 const USAGE = "usage: bun scripts/bench/run.ts [--size-gib 1] [--tools ibs,restic,borg] [--keep] [--out results.json] [--seed S] [--work-dir DIR] [--ibs-bin PATH | --ibs-from-source] [--no-verify]";
-const KNOWN_TOOLS = ["ibs", "restic", "borg"];
+const KNOWN_TOOLS = ["ibs", "restic", "borg", "ibs-s3"];
 const APT_PACKAGES: Record<string, string> = { restic: "restic", borg: "borgbackup" };
 
 function fail(message: string): never {
@@ -115,17 +115,22 @@ async function main(): Promise<number> {
 
   const adapters: ToolAdapter[] = [];
   const results = new Map<string, ToolResult>();
+  let ibsCommand: string[] | null = null; // built once for ibs and ibs-s3
+  const getIbsCommand = () => {
+    if (argv["ibs-from-source"]) return ibsFromSource();
+    if (argv["ibs-bin"]) return [resolve(argv["ibs-bin"])];
+    if (!ibsCommand) {
+      say("building ironcore-backup from the working tree (compile/build.ts)...");
+      ibsCommand = [buildIbs(join(workDir, "ibs-bin"))];
+    }
+    return ibsCommand;
+  };
   // Fixed order: the baseline first.
-  for (const name of ["restic", "borg", "ibs"].filter((n) => toolNames.includes(n))) {
+  for (const name of ["restic", "borg", "ibs", "ibs-s3"].filter((n) => toolNames.includes(n))) {
     const a =
       name === "restic" ? resticAdapter() :
       name === "borg" ? borgAdapter() :
-      ibsAdapter(() => {
-        if (argv["ibs-from-source"]) return ibsFromSource();
-        if (argv["ibs-bin"]) return [resolve(argv["ibs-bin"])];
-        say("building ironcore-backup from the working tree (compile/build.ts)...");
-        return [buildIbs(join(workDir, "ibs-bin"))];
-      });
+      ibsAdapter(getIbsCommand, { s3: name === "ibs-s3" });
     adapters.push(a);
     results.set(name, { name, status: "ok", steps: {}, notes: [] });
   }
@@ -273,6 +278,7 @@ function resultJson(started: Date, ds: Dataset, gen: GenerateStats, mut: MutateS
     steps: STEPS,
     tools: all,
     ratiosToRestic: ratios(all),
+    s3VsLocal: s3Ratios(all),
   };
 }
 

@@ -45,21 +45,6 @@ function cpuSeconds(pid: number | undefined): number {
   }
 }
 
-/** The s3rver process: our child running s3rver.js. */
-function s3rverPid(): number | undefined {
-  for (const d of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === process.pid && fs.readFileSync(`/proc/${d}/cmdline`, "utf8").includes("s3rver")) return Number(d);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
-}
-
 const load1 = () => fs.readFileSync("/proc/loadavg", "utf8").split(" ")[0]!;
 
 interface Phase {
@@ -107,7 +92,7 @@ const s3 = external
 const storeName = memory ? "memory store" : external ? "store" : "s3rver";
 const node = await startBackupNode();
 try {
-  const s3pid = memory ? process.pid : external ? Number(process.env.IBS_BENCH_S3_PID ?? 0) || undefined : s3rverPid();
+  const s3pid = memory ? process.pid : external ? Number(process.env.IBS_BENCH_S3_PID ?? 0) || undefined : "pid" in s3 ? s3.pid : undefined;
   const bucket = process.env.IBS_BENCH_S3_BUCKET ?? uniqueBucket("bench");
   if (!process.env.IBS_BENCH_S3_BUCKET) await s3.createBucket(bucket);
   const admin = async (args: string[]) => (await run([...args, "--data-dir", node.dir], {})).out;

@@ -9,11 +9,9 @@
  * - bodies are `Uint8Array`s (web streams and Blobs fail inside the SDK under Bun);
  * - `maxAttempts: 1`: retries are ours (s3-retry.ts), so that every attempt is counted,
  *   throttled, and an ambiguous conditional PUT can be resolved;
- * - the transport stays the SDK's node:http handler. Bun's native fetch would cost ~25% less
- *   CPU per request (measured, docs/benchmarks.md), but it silently re-sends a request whose
- *   reused keep-alive connection closes before the answer (PUT included): the attempt escapes
- *   the counters, and a conditional PUT applied by the store and re-sent comes back 412 as if
- *   another writer had created the key, which breaks the ambiguous-create resolution (s3.ts);
+ * - the SDK's transport is its node:http handler; the hot single-object requests (GET, HEAD,
+ *   PUT) skip the SDK and go through `objects` (object-requests.ts: the SDK's signer and
+ *   credentials, Bun's fetch, a fraction of the CPU);
  * - TLS: a `--ca-file` replaces the trust store; a `--fingerprint` pin reads the certificate
  *   once with a handshake that sends nothing, compares it, then trusts exactly it (the same
  *   scheme as the backup client, src/client/trust.ts).
@@ -26,6 +24,7 @@ import { pinnedTls } from "../client/trust.ts";
 import { probeServerCertificate } from "../client/tls-probe.ts";
 import { IbsError } from "../util/errors.ts";
 import type { S3EndpointConfig } from "./endpoint-config.ts";
+import { ObjectRequests } from "./object-requests.ts";
 
 export type S3Sdk = typeof import("@aws-sdk/client-s3");
 
@@ -52,6 +51,8 @@ export interface S3ClientOptions {
 export interface S3Connection {
   sdk: S3Sdk;
   client: S3Client;
+  /** GET, HEAD and PUT of one object without the SDK's middleware (object-requests.ts). */
+  objects: ObjectRequests;
   /** The host:port requests go to, for messages. */
   target: string;
   close(): void;
@@ -110,7 +111,8 @@ export async function connectS3(config: S3EndpointConfig, opts: S3ClientOptions 
   const { host, port, tls } = endpointHostPort(config, opts.bucket);
   const maxSockets = opts.maxSockets ?? config.maxRequests;
   const httpAgent = new http.Agent({ keepAlive: true, maxSockets });
-  const httpsAgent = new https.Agent({ keepAlive: true, maxSockets, ...(tls ? await tlsOptionsFor(config, opts.bucket) : {}) });
+  const tlsOptions = tls ? await tlsOptionsFor(config, opts.bucket) : {};
+  const httpsAgent = new https.Agent({ keepAlive: true, maxSockets, ...tlsOptions });
   const client = new sdk.S3Client({
     region: config.region,
     endpoint: config.endpoint,
@@ -134,9 +136,16 @@ export async function connectS3(config: S3EndpointConfig, opts: S3ClientOptions 
       throwOnRequestTimeout: true,
     },
   });
+  const objects = await ObjectRequests.open(config, opts.bucket ?? "", {
+    credentials: () => client.config.credentials(),
+    tls: tlsOptions,
+    stallTimeoutMs: opts.requestTimeoutMs ?? 60_000,
+    totalTimeoutMs: opts.totalTimeoutMs ?? 30 * 60_000,
+  });
   return {
     sdk,
     client,
+    objects,
     target: `${host}:${port}`,
     close() {
       client.destroy();

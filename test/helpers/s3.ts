@@ -36,6 +36,8 @@ export interface S3TestServer {
   host: string;
   port: number;
   dir: string;
+  /** The s3rver process (for its CPU time in benchmarks). */
+  pid: number;
   createBucket(name: string): Promise<void>;
   stop(): Promise<void>;
 }
@@ -85,6 +87,7 @@ export async function startS3rver(opts: StartS3rverOptions = {}): Promise<S3Test
     host: "127.0.0.1",
     port,
     dir,
+    pid: child.pid!,
     async createBucket(name: string) {
       // s3rver accepts unsigned requests; no SDK needed here.
       const r = await fetch(`${endpoint}/${name}`, { method: "PUT", tls: { rejectUnauthorized: false } } as RequestInit);

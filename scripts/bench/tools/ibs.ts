@@ -11,6 +11,7 @@ import { X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { S3RVER_KEY, type S3TestServer, startS3rver, uniqueBucket } from "../../../test/helpers/s3.ts";
 import type { Dataset } from "../dataset.ts";
 import { measure, runChecked, ToolFailure, treeBytes, type Measured } from "../measure.ts";
 import type { BackupPhase, ToolAdapter } from "./types.ts";
@@ -56,8 +57,21 @@ export function buildIbs(dir: string): string {
   return out;
 }
 
+export interface IbsAdapterOptions {
+  /**
+   * Back up into an S3 datastore instead of the local one (tool name "ibs-s3", issue #8): the
+   * same server, with s3rver started on loopback (under Node, as the tests run it) and
+   * `--cache-size 0`, so every restore read is a GET and the S3 path is what is measured.
+   */
+  s3?: boolean;
+}
+
 /** getCommand: the compiled binary ([path]) or, with --ibs-from-source, [bun, src/main.ts]. */
-export function ibsAdapter(getCommand: () => string[]): ToolAdapter {
+export function ibsAdapter(getCommand: () => string[], opts: IbsAdapterOptions = {}): ToolAdapter {
+  const name = opts.s3 ? "ibs-s3" : "ibs";
+  const store = opts.s3 ? "offsite" : "local";
+  let s3: S3TestServer | null = null;
+  let s3Pid = 0;
   let bin: string[] = [];
   let dataDir = "";
   let server: Subprocess | null = null;
@@ -77,14 +91,37 @@ export function ibsAdapter(getCommand: () => string[]): ToolAdapter {
   async function step(what: string, cmd: string[]): Promise<Measured> {
     if (server?.exitCode !== null && server?.exitCode !== undefined) throw new ToolFailure(`ironcore-backup server exited (code ${server.exitCode}) before ${what}; see ${serverLog}`);
     const cpu0 = cpuSecondsOf(server!.pid);
+    const s3cpu0 = s3Pid ? cpuSecondsOf(s3Pid) : 0;
     const m = await measure(cmd, { env, what });
     const cpu = cpuSecondsOf(server!.pid) - cpu0;
-    notes.push(`${what}: server CPU ${cpu.toFixed(1)} s (client ${m.cpuSeconds?.toFixed(1) ?? "?"} s)`);
+    const s3cpu = s3Pid ? `, s3rver ${(cpuSecondsOf(s3Pid) - s3cpu0).toFixed(1)} s` : "";
+    notes.push(`${what}: server CPU ${cpu.toFixed(1)} s${s3cpu} (client ${m.cpuSeconds?.toFixed(1) ?? "?"} s)`);
     return m;
   }
 
+  const s3LocalDir = () => join(dataDir, "s3-local");
+
+  async function createS3Store(): Promise<void> {
+    s3 = await startS3rver();
+    s3Pid = s3.pid;
+    const bucket = uniqueBucket("bench");
+    await s3.createBucket(bucket);
+    const admin = (args: string[], what: string) => runChecked([...bin, ...args, "--data-dir", dataDir], { env, what });
+    admin(["s3", "endpoint", "create", "loop", "--endpoint", s3.endpoint, "--access-key-id", S3RVER_KEY, "--secret-access-key", S3RVER_KEY, "--path-style"], "ironcore-backup s3 endpoint create");
+    admin(["datastore", "create", store, "--backend", "s3", "--s3-endpoint", "loop", "--bucket", bucket, "--cache-dir", s3LocalDir(), "--cache-size", "0"], "ironcore-backup datastore create --backend s3");
+  }
+
+  /** Requests by kind, also per GiB stored (requests cost money on a real store), from `datastore stats`. */
+  function s3Requests(): string {
+    const stats = JSON.parse(runChecked([...bin, "datastore", "stats", store, "--data-dir", dataDir, "--output-format", "json"], { env, what: "ironcore-backup datastore stats" }));
+    const requests: Record<string, { requests: number }> = stats.s3?.requests ?? {};
+    const gib = (s3 ? treeBytes(s3.dir, (f) => f.endsWith("._S3rver_object")) : 0) / 2 ** 30;
+    const kinds = Object.entries(requests).map(([kind, c]) => `${kind} ${c.requests} (${gib > 0 ? (c.requests / gib).toFixed(0) : "-"}/GiB)`);
+    return `S3 requests of all steps: ${kinds.join(", ")}`;
+  }
+
   return {
-    name: "ibs",
+    name,
     async unavailable() {
       try {
         bin = getCommand();
@@ -100,7 +137,8 @@ export function ibsAdapter(getCommand: () => string[]): ToolAdapter {
     },
     describe() {
       const v = runChecked([...bin, "--version"], { what: "ironcore-backup --version" }).trim();
-      return `${v}; server 'run all' on loopback, datastore 'local', keyfile with scrypt, encrypted (AES-256-GCM), zstd level 1`;
+      const where = opts.s3 ? "S3 datastore 'offsite' on s3rver (loopback, Node, --cache-size 0)" : "datastore 'local'";
+      return `${v}; server 'run all' on loopback, ${where}, keyfile with scrypt, encrypted (AES-256-GCM), zstd level 1`;
     },
     async init(workDir, dataset) {
       ds = dataset;
@@ -136,13 +174,14 @@ export function ibsAdapter(getCommand: () => string[]): ToolAdapter {
         IBS_KEY_PASSPHRASE: "ibs-bench-passphrase",
         IBS_CLIENT_CONFIG_DIR: join(workDir, "client-config"),
       };
-      repository = `admin@ibs@127.0.0.1:${port}:local`;
+      repository = `admin@ibs@127.0.0.1:${port}:${store}`;
       runChecked([...bin, "key", "create", keyfile], { env, what: "ironcore-backup key create" });
       const info = JSON.parse(runChecked([...bin, "key", "show", keyfile, "--output-format", "json"], { env, what: "ironcore-backup key show" }));
       runChecked([...bin, "key", "register", info.fingerprint, "--data-dir", dataDir], { env, what: "ironcore-backup key register" });
+      if (opts.s3) await createS3Store();
     },
     async backup(phase: BackupPhase) {
-      const m = await step(`ibs backup (${phase})`, client(["backup", `tree.ibsar:${ds!.tree}`, `disk.img:${ds!.image}`, "--backup-type", "host", "--backup-id", "bench"]));
+      const m = await step(`${name} backup (${phase})`, client(["backup", `tree.ibsar:${ds!.tree}`, `disk.img:${ds!.image}`, "--backup-type", "host", "--backup-id", "bench"]));
       let summary: any;
       try {
         summary = JSON.parse(m.stdout.trim().split("\n").pop() ?? "");
@@ -161,15 +200,20 @@ export function ibsAdapter(getCommand: () => string[]): ToolAdapter {
       // The whole snapshot in one command, as restic and borg restore it: trees as
       // target/<name without .ibsar>, images as target/<name>.
       const paths = { tree: join(target, "tree"), image: join(target, "disk.img") };
-      const m = await step("ibs restore --all", client(["restore", lastSnapshot, "--all", target]));
+      const m = await step(`${name} restore --all`, client(["restore", lastSnapshot, "--all", target]));
       return { measured: m, paths };
     },
-    storedBytes: () => treeBytes(join(dataDir, "datastores", "local")),
+    // S3: the local directory (catalog; no cached chunks with --cache-size 0) plus s3rver's object files (not its metadata files).
+    storedBytes: () => (s3 ? treeBytes(s3LocalDir()) + treeBytes(s3.dir, (f) => f.endsWith("._S3rver_object")) : treeBytes(join(dataDir, "datastores", store))),
     notes() {
       const hwm = server ? vmHwm(server.pid) : NaN;
-      return [...notes, ...(Number.isFinite(hwm) ? [`server (run all) peak RSS ${(hwm / 2 ** 20).toFixed(0)} MiB`] : [])];
+      const extra = Number.isFinite(hwm) ? [`server (run all) peak RSS ${(hwm / 2 ** 20).toFixed(0)} MiB`] : [];
+      if (opts.s3 && server?.exitCode === null) extra.push(s3Requests());
+      return [...notes, ...extra];
     },
     async close() {
+      await s3?.stop();
+      s3 = null;
       const s = server;
       if (!s || s.exitCode !== null) return;
       s.kill("SIGTERM");

@@ -260,17 +260,12 @@ export class S3Backend implements Backend {
   }
 
   private async fetch(key: string, range: string | undefined): Promise<{ bytes: Uint8Array; mtimeMs: number }> {
-    const { sdk, client } = this.core.conn;
+    const { objects } = this.core.conn;
     try {
       return await this.send("GET", key, 0, async () => {
-        const out = await client.send(new sdk.GetObjectCommand({ Bucket: this.core.bucket, Key: this.objectKey(key), Range: range }));
-        // S3 always sends Content-Length; a body that differs from it (or an answer without it,
-        // as a connection closed by a proxy can produce) is a broken transfer, never data.
-        if (out.ContentLength === undefined) throw incompleteResponse("GET answered without Content-Length");
         // Read inside the attempt: a connection reset mid-body is retried like any other.
-        const bytes = out.Body ? await readBody(out.Body, out.ContentLength) : new Uint8Array(0);
-        if (bytes.length !== out.ContentLength) throw incompleteResponse(`GET answered ${bytes.length} bytes, Content-Length ${out.ContentLength}`);
-        return { value: { bytes, mtimeMs: out.LastModified?.getTime() ?? Date.now() }, bytesDown: bytes.length };
+        const out = await objects.get(this.objectKey(key), range);
+        return { value: { bytes: out.bytes, mtimeMs: out.lastModifiedMs ?? Date.now() }, bytesDown: out.bytes.length };
       });
     } catch (err) {
       if (range && s3Status(err) === 416) return { bytes: new Uint8Array(0), mtimeMs: 0 }; // offset at or past the end
@@ -280,12 +275,11 @@ export class S3Backend implements Backend {
   }
 
   private async head(key: string): Promise<(ObjectStat & { etag?: string }) | null> {
-    const { sdk, client } = this.core.conn;
+    const { objects } = this.core.conn;
     try {
       return await this.send("HEAD", key, 0, async () => {
-        const out = await client.send(new sdk.HeadObjectCommand({ Bucket: this.core.bucket, Key: this.objectKey(key) }));
-        if (out.ContentLength === undefined) throw incompleteResponse("HEAD answered without Content-Length");
-        return { value: { size: out.ContentLength ?? 0, mtimeMs: out.LastModified?.getTime() ?? 0, etag: out.ETag } };
+        const out = await objects.head(this.objectKey(key));
+        return { value: { size: out.size, mtimeMs: out.lastModifiedMs ?? 0, etag: out.etag } };
       });
     } catch (err) {
       if (isNotFound(err)) return null;
@@ -294,9 +288,9 @@ export class S3Backend implements Backend {
   }
 
   private async plainPut(key: string, bytes: Uint8Array): Promise<void> {
-    const { sdk, client } = this.core.conn;
+    const { objects } = this.core.conn;
     await this.send("PUT", key, bytes.length, async () => {
-      await client.send(new sdk.PutObjectCommand({ Bucket: this.core.bucket, Key: this.objectKey(key), Body: bytes, ContentLength: bytes.length, ContentType: "application/octet-stream" }));
+      await objects.put(this.objectKey(key), bytes);
       return { value: undefined };
     }).catch((err) => {
       throw this.ioError("put", key, err);
@@ -305,12 +299,10 @@ export class S3Backend implements Backend {
 
   /** PUT If-None-Match: *. A 412 after a failed attempt may be our own earlier attempt: compare content. */
   private async conditionalPut(key: string, bytes: Uint8Array): Promise<"created" | "exists"> {
-    const { sdk, client } = this.core.conn;
+    const { objects } = this.core.conn;
     const outcome = await this.send("PUT", key, bytes.length, async (attempt) => {
       try {
-        await client.send(
-          new sdk.PutObjectCommand({ Bucket: this.core.bucket, Key: this.objectKey(key), Body: bytes, ContentLength: bytes.length, ContentType: "application/octet-stream", IfNoneMatch: "*" }),
-        );
+        await objects.put(this.objectKey(key), bytes, true);
         return { value: "created" as const };
       } catch (err) {
         // On a first attempt 412 means "someone else's"; after a failed attempt it may be our own.
@@ -361,30 +353,4 @@ export class S3Backend implements Backend {
     if (attempts > 1) text += ` (after ${attempts} attempts)`;
     return new BackendIoError(this.description, op, key, Object.assign(new Error(text), { code: s3Code(err), status: s3Status(err) }));
   }
-}
-
-/**
- * A GET body, read straight into a buffer of its announced length: one copy, where the SDK's
- * `transformToByteArray` pipes the chunks through a collector stream and concatenates them
- * (measured: ~0.9 ms less CPU per 1 MiB GET, ~20%). More bytes than announced end the read;
- * fewer return a short buffer; the caller treats both as a broken transfer.
- */
-async function readBody(body: object, contentLength: number): Promise<Uint8Array> {
-  if (!(Symbol.asyncIterator in body)) return (body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
-  const out = new Uint8Array(contentLength);
-  let at = 0;
-  for await (const chunk of body as AsyncIterable<Uint8Array>) {
-    if (at + chunk.length > contentLength) {
-      (body as { destroy?(): void }).destroy?.(); // do not leave the connection half read
-      return new Uint8Array(at + chunk.length); // longer than announced: the length check fails
-    }
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return at === contentLength ? out : out.subarray(0, at);
-}
-
-/** A transfer that ended wrongly: retried like a connection reset (code in s3-retry.ts). */
-function incompleteResponse(what: string): Error {
-  return Object.assign(new Error(`incomplete response: ${what}`), { code: "ERR_INCOMPLETE_RESPONSE" });
 }
