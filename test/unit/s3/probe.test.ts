@@ -146,13 +146,25 @@ describe("TLS", () => {
     expect(check(changed, "tls").message).toContain(fingerprint);
   });
 
-  test("the backend works over TLS with a pin, and refuses to open when the pin does not match", async () => {
-    const { backend, cleanup } = await openTestBackend(s3EndpointConfig(tlsS3.endpoint, { name: "pinned-backend", fingerprint }), bucket);
+  test("the backend works over TLS with a pin or a CA file, refuses an untrusted certificate, and refuses to open when the pin does not match", async () => {
+    for (const trust of [{ fingerprint }, { caFile: certFile }]) {
+      // No chunk cache: the GET and HEAD must really go over TLS.
+      const { backend, cleanup } = await openTestBackend(s3EndpointConfig(tlsS3.endpoint, { name: "tls-backend", ...trust }), bucket, { cacheSize: 0 });
+      try {
+        await backend.put("a/b", new TextEncoder().encode("over tls"));
+        expect(await backend.putIfAbsent("a/b", new TextEncoder().encode("again"))).toBe("exists");
+        expect(new TextDecoder().decode(await backend.get("a/b"))).toBe("over tls");
+      } finally {
+        await cleanup?.();
+      }
+    }
+    const untrusted = await openTestBackend(s3EndpointConfig(tlsS3.endpoint, { name: "untrusted" }), bucket, { cacheSize: 0, retry: { maxAttempts: 1 } });
     try {
-      await backend.put("a/b", new TextEncoder().encode("over tls"));
-      expect(new TextDecoder().decode(await backend.get("a/b"))).toBe("over tls");
+      const refused = await untrusted.backend.get("a/b").catch((e) => e);
+      expect(refused).toBeInstanceOf(Error);
+      expect(refused.message).toMatch(/certificate|self.signed|SELF_SIGNED|DEPTH_ZERO/i);
     } finally {
-      await cleanup?.();
+      await untrusted.cleanup?.();
     }
     const err = await openTestBackend(s3EndpointConfig(tlsS3.endpoint, { name: "bad-pin", fingerprint: "BB:".repeat(31) + "BB" }), bucket).catch((e) => e);
     expect(err.message).toContain(`presented a certificate with fingerprint ${fingerprint}`);
