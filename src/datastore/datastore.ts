@@ -154,6 +154,10 @@ export class Datastore implements AccessGuard {
     this.assert("write", "store chunks");
     const deadline = Date.now() + CONDEMNED_WAIT_MS;
     for (;;) {
+      if (this.catalog.chunkOpPending(digest)) {
+        await this.awaitChunkOp(digest, deadline);
+        continue;
+      }
       const start = this.catalog.chunkWriteStarted(digest);
       if (start === "condemned") {
         await this.awaitCondemned(digest, deadline);
@@ -169,7 +173,8 @@ export class Datastore implements AccessGuard {
       const stored = result.created ? result.storedSize : ((await this.chunks.stat(digest))?.size ?? result.storedSize);
       if (this.catalog.chunkStored(digest, stored)) return { ...result, storedSize: stored };
       // GC condemned the existing row after our touch (possible only without a writer epoch
-      // older than its cutoff); the object may be gone, so store it again.
+      // older than its cutoff), or verify is moving the object found aside as corrupt: the
+      // object may be gone, so store it again.
     }
   }
 
@@ -209,6 +214,19 @@ export class Datastore implements AccessGuard {
         live = false;
       },
     };
+  }
+
+  /** Waits until verify has moved a corrupt chunk aside (markBadChunk; recovery settles a dead one). */
+  private async awaitChunkOp(digest: string, deadline: number): Promise<void> {
+    while (this.catalog.chunkOpPending(digest)) {
+      if (Date.now() > deadline) {
+        throw new DatastoreError(
+          `${chunkName(digest)}: verify is moving a corrupt copy aside and did not finish within ${CONDEMNED_WAIT_MS / 1000} s`,
+          "try again; a verify that died mid-move is settled by recovery when the datastore is next opened",
+        );
+      }
+      await Bun.sleep(20);
+    }
   }
 
   /** Waits until GC has finished deleting a condemned chunk (or settles it when that GC died). */
@@ -252,7 +270,11 @@ export class Datastore implements AccessGuard {
     return this.chunks.getRaw(digest);
   }
 
-  /** Moves a corrupt chunk aside (verify). The catalog forgets it first: a wrong "absent" only costs a re-upload. */
+  /**
+   * Moves a corrupt chunk aside (verify). The catalog forgets it first, under a pending "chunk"
+   * op: until the op ends no writer can adopt the object found (Catalog.chunkStored refuses),
+   * so a backup uploading the same chunk meanwhile stores a good copy after the move.
+   */
   async markBadChunk(digest: string): Promise<string | null> {
     this.assert("verify-write", "move a corrupt chunk aside");
     this.catalog.beginOp("chunk", digest);

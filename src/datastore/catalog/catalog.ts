@@ -179,13 +179,21 @@ export class Catalog {
    * be gone: the caller must store it again once GC is done with it).
    */
   chunkStored(digest: string, storedSize: number, now = Date.now()): boolean {
+    // Also refused while the chunk is being moved aside as corrupt (a "chunk" pending op,
+    // Datastore.markBadChunk): the object found is the bad one, about to disappear.
     const { changes } = this.db
       .query(
-        `INSERT INTO chunks (digest, stored_size, state, first_seen, last_touched) VALUES (?1, ?2, 0, ?3, ?3)
+        `INSERT INTO chunks (digest, stored_size, state, first_seen, last_touched)
+         SELECT ?1, ?2, 0, ?3, ?3 WHERE NOT EXISTS (SELECT 1 FROM pending_ops WHERE kind = 'chunk' AND path = ?4)
          ON CONFLICT(digest) DO UPDATE SET stored_size = ?2, state = 0, last_touched = max(last_touched, ?3) WHERE state <> 2`,
       )
-      .run(digestToBytes(digest), storedSize, now);
+      .run(digestToBytes(digest), storedSize, now, digest);
     return changes > 0;
+  }
+
+  /** Whether the chunk is being moved aside as corrupt right now (or a process died doing it). */
+  chunkOpPending(digest: string): boolean {
+    return this.db.query("SELECT 1 FROM pending_ops WHERE kind = 'chunk' AND path = ?").get(digest) !== null;
   }
 
   /**

@@ -52,12 +52,15 @@ async function settle(op: PendingOp, catalog: Catalog, store: SnapshotStore, chu
   if (op.kind === "chunk") {
     if (now - op.started < STALE_CHUNK_WORK_MS) return false;
     const st = await chunks.stat(op.path);
-    if (st) catalog.chunkStored(op.path, st.size);
-    else catalog.removeChunks([op.path]);
     const copies: { key: string; size: number }[] = [];
     for await (const e of chunks.backend.list(`${chunkKey(op.path)}.`)) if (e.key.endsWith(".bad")) copies.push(e);
-    catalog.setBadChunks(op.path, copies);
-    catalog.endOp("chunk", op.path);
+    // The op ends first, in the same transaction: chunkStored refuses while it is pending.
+    catalog.transaction(() => {
+      catalog.endOp("chunk", op.path);
+      if (st) catalog.chunkStored(op.path, st.size);
+      else catalog.removeChunks([op.path]);
+      catalog.setBadChunks(op.path, copies);
+    });
     return true;
   }
   const parsed = parseContentKey(op.kind === "namespace" ? `${op.path}/.namespace` : op.kind === "group" ? `${op.path}/x` : `${op.path}/x`);
