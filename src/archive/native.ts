@@ -41,6 +41,7 @@ const wanted = {
   utimensat: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   futimens: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   mknod: { args: [FFIType.ptr, FFIType.u32, FFIType.u64], returns: FFIType.i32 },
+  statx: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.u32, FFIType.ptr], returns: FFIType.i32 },
 } as const;
 
 if (process.platform === "linux") {
@@ -77,6 +78,7 @@ export const nativeSupport = {
   utimens: !!(errnoLocation && syms.utimensat),
   futimens: !!(errnoLocation && syms.futimens),
   mknod: !!(errnoLocation && syms.mknod),
+  statx: !!(errnoLocation && syms.statx),
 };
 
 const ENODATA = 61;
@@ -182,6 +184,14 @@ export function utimens(path: Uint8Array, mtimeNs: bigint): void {
 /** utimens on an open file (no path lookup): restores set the mtime before closing what they wrote. */
 export function futimens(fd: number, mtimeNs: bigint): void {
   if (syms.futimens!(fd, mtimeOnly(mtimeNs)) !== 0) throw new NativeError("futimens", errno());
+}
+
+/**
+ * statx(dirfd, path, flags, mask, buf) with pointers the caller keeps (stat-at.ts reuses one
+ * path buffer and one result buffer for a whole walk); returns 0 or the errno.
+ */
+export function statxInto(dirfd: number, pathPtr: Pointer, flags: number, mask: number, bufPtr: Pointer): number {
+  return syms.statx!(dirfd, pathPtr, flags, mask, bufPtr) === 0 ? 0 : errno();
 }
 
 export function mknod(path: Uint8Array, mode: number, dev: bigint): void {

@@ -29,12 +29,14 @@ export function splitPath(p: Uint8Array): Uint8Array[] {
  */
 export function comparePaths(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.byteLength, b.byteLength);
-  for (let i = 0; i < n; i++) {
-    const x = a[i] === SLASH ? -1 : a[i];
-    const y = b[i] === SLASH ? -1 : b[i];
-    if (x !== y) return x < y ? -1 : 1;
-  }
-  return a.byteLength - b.byteLength;
+  // Only the first differing byte is mapped ("/" lowest): change detection compares every
+  // file's path a few times, and most bytes are equal.
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  if (i === n) return a.byteLength - b.byteLength;
+  const x = a[i] === SLASH ? -1 : a[i]!;
+  const y = b[i] === SLASH ? -1 : b[i]!;
+  return x < y ? -1 : 1;
 }
 
 /** Why a name cannot be an entry name, or undefined if it is fine. */
@@ -82,6 +84,11 @@ export function formatPath(p: Uint8Array): string {
 /** Absolute filesystem path (bytes) of an archive path under a root directory. */
 export function underRoot(root: Uint8Array, rel: Uint8Array): Buffer {
   if (rel.byteLength === 0) return Buffer.from(root);
-  const needsSlash = root.byteLength > 0 && root[root.byteLength - 1] !== SLASH;
-  return Buffer.concat([root, needsSlash ? Buffer.from("/") : Buffer.alloc(0), rel]);
+  const needsSlash = root.byteLength > 0 && root[root.byteLength - 1] !== SLASH ? 1 : 0;
+  // One allocation (called for every entry walked; Buffer.concat of three parts cost more).
+  const out = Buffer.allocUnsafe(root.byteLength + needsSlash + rel.byteLength);
+  out.set(root, 0);
+  if (needsSlash) out[root.byteLength] = SLASH;
+  out.set(rel, root.byteLength + needsSlash);
+  return out;
 }

@@ -453,10 +453,30 @@ export interface GoodbyeItem {
   dirEnd: number;
 }
 
+/**
+ * u64 fields written as two u32 words, without a BigInt each: a goodbye table has two per
+ * child, so this ran for every entry of a backup.
+ */
 export function encodeDirEnd(dirOffset: number, items: GoodbyeItem[]): Uint8Array {
-  const w = new ByteWriter(12 + 16 * items.length).u64(dirOffset).u32(items.length);
-  for (const it of items) w.u64(it.start).u64(it.dirEnd);
-  return w.finish();
+  checkUint(items.length, 0xffffffff, "child count");
+  const ab = new ArrayBuffer(12 + 16 * items.length);
+  const v = new DataView(ab);
+  setU64(v, 0, dirOffset, "directory offset");
+  v.setUint32(8, items.length, true);
+  let at = 12;
+  for (const it of items) {
+    setU64(v, at, it.start, "child offset");
+    setU64(v, at + 8, it.dirEnd, "child end offset");
+    at += 16;
+  }
+  return new Uint8Array(ab);
+}
+
+function setU64(v: DataView, at: number, n: number, what: string): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`${what} ${n} is not a non-negative integer below 2^53`);
+  const lo = n % 0x100000000;
+  v.setUint32(at, lo, true);
+  v.setUint32(at + 4, (n - lo) / 0x100000000, true);
 }
 
 export function decodeDirEnd(body: Uint8Array): { dirOffset: number; items: GoodbyeItem[] } {

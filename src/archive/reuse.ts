@@ -3,7 +3,7 @@
  * how the writer learns that a file is unchanged, and how the caller places the previous
  * payload bytes into the new payload stream. docs/archive-format.md ("Reuse") has the why.
  */
-import type { BigIntStats } from "node:fs";
+import type { WalkStat } from "./stat-at.ts";
 import type { Extent } from "./format.ts";
 import { formatPath } from "./paths.ts";
 import { checkExtents } from "./records.ts";
@@ -23,6 +23,12 @@ export interface PreviousFile {
    * filesystem again. Absent: the writer reads them.
    */
   xattrs?: Array<[Uint8Array, Uint8Array]>;
+  /**
+   * The previous entry's framed records (the FILE record and its attributes), owned by the
+   * writer: it copies them with the new payload offset patched in instead of encoding the
+   * entry again, when flags, mode, uid and gid agree (record-copy.ts). Absent: encoded.
+   */
+  record?: Uint8Array;
 }
 
 /**
@@ -30,7 +36,7 @@ export interface PreviousFile {
  * names sorted) for every non-empty regular file; return the previous content when size,
  * mtime, ctime and inode match, else undefined. previous.ts implements it from an archive.
  */
-export type PreviousLookup = (path: Uint8Array, stat: BigIntStats) => PreviousFile | undefined | Promise<PreviousFile | undefined>;
+export type PreviousLookup = (path: Uint8Array, stat: WalkStat) => PreviousFile | undefined | Promise<PreviousFile | undefined>;
 
 export interface ReuseRequest {
   /** Range [previousStart, previousEnd) of the PREVIOUS payload stream holding the run's FILE records. */
@@ -63,14 +69,18 @@ export type ReuseSink = (req: ReuseRequest) => Promise<ReusePlan | undefined>;
 
 /** A lookup hit that does not fit the file is a bug in the lookup: fail loudly, never archive it. */
 export function checkPreviousFile(rel: Uint8Array, p: PreviousFile, size: number): void {
-  const bad = (why: string) => new Error(`previous lookup for ${formatPath(rel)} returned an unusable hit: ${why}`);
-  if (p.size !== size) throw bad(`size ${p.size} != current size ${size}`);
+  if (p.size !== size) throw unusableHit(rel, `size ${p.size} != current size ${size}`);
   if (!Number.isSafeInteger(p.payloadOffset) || p.payloadOffset < 0 || !Number.isSafeInteger(p.payloadLength) || p.payloadLength < 0) {
-    throw bad("payload offset/length not non-negative integers");
+    throw unusableHit(rel, "payload offset/length not non-negative integers");
   }
-  if (!(p.sha256 instanceof Uint8Array) || p.sha256.byteLength !== 32) throw bad("sha256 is not 32 bytes");
+  if (!(p.sha256 instanceof Uint8Array) || p.sha256.byteLength !== 32) throw unusableHit(rel, "sha256 is not 32 bytes");
   if (p.extents) checkExtents(p.extents, size, p.payloadLength);
-  else if (p.payloadLength !== size) throw bad(`payload length ${p.payloadLength} != size ${size} for a dense file`);
+  else if (p.payloadLength !== size) throw unusableHit(rel, `payload length ${p.payloadLength} != size ${size} for a dense file`);
+}
+
+/** A plain function, not a closure in checkPreviousFile: that runs for every unchanged file. */
+function unusableHit(rel: Uint8Array, why: string): Error {
+  return new Error(`previous lookup for ${formatPath(rel)} returned an unusable hit: ${why}`);
 }
 
 /** Checks what a ReuseSink promised before the writer relies on it. */

@@ -22,18 +22,28 @@ export class BufferedSink {
     this.buf = new Uint8Array(flushAt);
   }
 
-  async write(bytes: Uint8Array): Promise<void> {
-    if (bytes.byteLength === 0) return;
+  /**
+   * Takes the bytes; a promise only when the consumer was called (a flush), else undefined:
+   * the writer sends a few records per file, and a promise per record was measurable.
+   */
+  write(bytes: Uint8Array): Promise<void> | undefined {
+    if (bytes.byteLength === 0) return undefined;
     this.position += bytes.byteLength;
-    if (bytes.byteLength >= this.flushAt / 2) {
-      await this.flush();
-      this.hasher?.update(bytes);
-      await this.sink(bytes);
-      return;
-    }
-    if (this.used + bytes.byteLength > this.flushAt) await this.flush();
+    if (bytes.byteLength >= this.flushAt / 2) return this.writeLarge(bytes);
+    if (this.used + bytes.byteLength > this.flushAt) return this.flush().then(() => this.append(bytes));
+    this.append(bytes);
+    return undefined;
+  }
+
+  private append(bytes: Uint8Array): void {
     this.buf.set(bytes, this.used);
     this.used += bytes.byteLength;
+  }
+
+  private async writeLarge(bytes: Uint8Array): Promise<void> {
+    await this.flush();
+    this.hasher?.update(bytes);
+    await this.sink(bytes);
   }
 
   async flush(): Promise<void> {

@@ -37,6 +37,8 @@ import {
   joinPath,
 } from "./records.ts";
 import { type CopiedContent, copyIntoPayload } from "./content.ts";
+import { patchCopiedFileRecord } from "./record-copy.ts";
+import { NativeStat, StatAt, type WalkStat } from "./stat-at.ts";
 import { type PreviousFile, type PreviousLookup, type ReuseRequest, type ReuseSink, checkPlan, checkPreviousFile } from "./reuse.ts";
 import { BufferedSink, type Sink } from "./sinks.ts";
 
@@ -144,7 +146,7 @@ interface Slot extends GoodbyeItem {
 interface FileCtx {
   rel: Uint8Array;
   abs: Buffer;
-  st: BigIntStats;
+  st: WalkStat;
   slot: Slot;
   flags: number;
   xattrs: Array<[Uint8Array, Uint8Array]>;
@@ -156,6 +158,8 @@ interface ContentRef {
   payloadLength: number;
   sha256: Uint8Array;
   extents?: Extent[];
+  /** Unchanged file: the previous entry's records, to copy (PreviousFile.record). */
+  record?: Uint8Array;
 }
 
 interface RunFile {
@@ -188,7 +192,13 @@ interface Run {
 
 const EMPTY_SHA256 = new Bun.CryptoHasher("sha256").digest() as Uint8Array;
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
+const DIR_OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY;
 const MAX_QUEUE = 8192;
+/** Shared by entries without extended attributes (nobody modifies an entry's list). */
+const NO_XATTRS: Array<[Uint8Array, Uint8Array]> = [];
+
+/** Undefined when the step finished synchronously. */
+type MaybePromise = Promise<void> | undefined;
 
 const code = (e: unknown): string | undefined => (e as { code?: string })?.code;
 
@@ -211,9 +221,10 @@ class TreeWriter {
   private readonly readXattrs: boolean;
   private readonly warnings: WriteWarning[] = [];
   private readonly hardlinks = new Map<string, { slot: Slot; path: Uint8Array }>();
+  private readonly statAt = new StatAt();
   private rootDev = 0n;
   private pendingRun: Batch | null = null;
-  private queue: Array<() => Promise<void>> = [];
+  private queue: Array<() => MaybePromise> = [];
   private payloadFileRecords = 0;
   private payloadGapRecords = 0;
   private payloadGapBytes = 0;
@@ -310,25 +321,49 @@ class TreeWriter {
 
   // ---- walking ----------------------------------------------------------------------------
 
-  private async walkDir(rel: Uint8Array, abs: Buffer, st: BigIntStats, slot: Slot, names: Buffer[] | null, flags: number): Promise<void> {
+  private async walkDir(rel: Uint8Array, abs: Buffer, st: WalkStat, slot: Slot, names: Buffer[] | null, flags: number): Promise<void> {
     const xattrs = this.xattrsOf(rel, abs);
     await this.enqueue(() => this.emitEntry(slot, rel, st, flags, { kind: "dir" }, xattrs));
     this.counters.dirs++;
     const children: Slot[] = [];
     if (names) {
       names.sort(Buffer.compare);
-      for (const name of names) {
-        this.opts.signal?.throwIfAborted();
-        await this.walkChild(joinPath(rel, name), underRoot(abs, name), children);
+      const dirfd = this.openDir(abs);
+      try {
+        for (const name of names) {
+          this.opts.signal?.throwIfAborted();
+          const pending = this.walkChild(joinPath(rel, name), underRoot(abs, name), children, dirfd, name);
+          if (pending) await pending;
+        }
+      } finally {
+        if (dirfd >= 0) fs.closeSync(dirfd);
       }
     }
     await this.enqueue(() => this.emitDirEnd(slot, children));
   }
 
-  private async walkChild(rel: Uint8Array, abs: Buffer, siblings: Slot[]): Promise<void> {
-    let st: BigIntStats;
+  /** A descriptor of the directory its children are stat'ed relative to (stat-at.ts), or -1: by path. */
+  private openDir(abs: Buffer): number {
+    if (!this.statAt.available) return -1;
     try {
-      st = fs.lstatSync(abs, { bigint: true });
+      return fs.openSync(abs, DIR_OPEN_FLAGS);
+    } catch {
+      return -1; // the children's lstat by path reports what is wrong
+    }
+  }
+
+  private lstat(abs: Buffer, dirfd: number, name: Uint8Array, rel: Uint8Array): WalkStat {
+    return (dirfd >= 0 ? this.statAt.stat(dirfd, name, rel) : undefined) ?? fs.lstatSync(abs, { bigint: true });
+  }
+
+  /**
+   * The hot path of every walk: synchronous (undefined) unless something had to wait, so an
+   * unchanged file costs no promise (the same for walkFile, addToRun, enqueue and the sinks).
+   */
+  private walkChild(rel: Uint8Array, abs: Buffer, siblings: Slot[], dirfd: number, name: Uint8Array): MaybePromise {
+    let st: WalkStat;
+    try {
+      st = this.lstat(abs, dirfd, name, rel);
     } catch (e) {
       this.fsWarning(rel, e, "stat");
       return;
@@ -337,17 +372,10 @@ class TreeWriter {
       this.counters.excluded++;
       return;
     }
-    const newSlot = (): Slot => {
-      const s: Slot = { start: 0, dirEnd: 0, dropped: false, emitted: false };
-      siblings.push(s);
-      return s;
-    };
-
     if (st.isDirectory()) {
       if ((this.opts.oneFileSystem ?? true) && st.dev !== this.rootDev) {
         this.counters.mountPointsSkipped++;
-        await this.walkDir(rel, abs, st, newSlot(), null, FLAG.mountPoint);
-        return;
+        return this.walkDir(rel, abs, st, newSlot(siblings), null, FLAG.mountPoint);
       }
       let names: Buffer[];
       try {
@@ -356,29 +384,26 @@ class TreeWriter {
         this.fsWarning(rel, e, "read directory");
         return;
       }
-      await this.walkDir(rel, abs, st, newSlot(), names, 0);
-      return;
+      return this.walkDir(rel, abs, st, newSlot(siblings), names, 0);
     }
 
     let flags = 0;
     let linkKey: string | undefined;
-    if (st.nlink > 1n) {
+    if ((st instanceof NativeStat ? st.nlinkNumber : Number(st.nlink)) > 1) {
       linkKey = `${st.dev}:${st.ino}`;
       const first = this.hardlinks.get(linkKey);
       if (first) {
-        const slot = newSlot();
+        const slot = newSlot(siblings);
         this.counters.hardlinks++;
-        await this.enqueue(() => this.emitHardlink(slot, rel, st, first));
-        return;
+        return this.enqueue(() => this.emitHardlink(slot, rel, st, first));
       }
       flags |= FLAG.hardlinkTarget;
     }
-    const slot = newSlot();
+    const slot = newSlot(siblings);
     if (linkKey) this.hardlinks.set(linkKey, { slot, path: rel });
     if (st.isFile()) {
       // Its xattrs come from the previous entry when the file is unchanged (walkFile).
-      await this.walkFile({ rel, abs, st, slot, flags, xattrs: [], linkKey });
-      return;
+      return this.walkFile({ rel, abs, st, slot, flags, xattrs: NO_XATTRS, linkKey });
     }
     const xattrs = this.xattrsOf(rel, abs);
     if (st.isSymbolicLink()) {
@@ -392,43 +417,51 @@ class TreeWriter {
       }
       this.checkSymlinkTarget(rel, abs, target);
       this.counters.symlinks++;
-      await this.enqueue(() => this.emitEntry(slot, rel, st, flags, { kind: "symlink", target }, xattrs, target.byteLength));
+      return this.enqueue(() => this.emitEntry(slot, rel, st, flags, { kind: "symlink", target }, xattrs, target.byteLength));
     } else if (st.isCharacterDevice() || st.isBlockDevice()) {
       this.counters.devices++;
       const kind = st.isCharacterDevice() ? "chr" : "blk";
       const dev = { kind, major: devMajor(st.rdev), minor: devMinor(st.rdev) } as const;
-      await this.enqueue(() => this.emitEntry(slot, rel, st, flags, dev, xattrs));
+      return this.enqueue(() => this.emitEntry(slot, rel, st, flags, dev, xattrs));
     } else if (st.isFIFO()) {
       this.counters.fifos++;
-      await this.enqueue(() => this.emitEntry(slot, rel, st, flags, { kind: "fifo" }, xattrs));
+      return this.enqueue(() => this.emitEntry(slot, rel, st, flags, { kind: "fifo" }, xattrs));
     } else if (st.isSocket()) {
       this.counters.sockets++;
-      await this.enqueue(() => this.emitEntry(slot, rel, st, flags, { kind: "socket" }, xattrs));
+      return this.enqueue(() => this.emitEntry(slot, rel, st, flags, { kind: "socket" }, xattrs));
     } else {
       this.drop(slot, linkKey);
       this.warn("read-error", rel, `${formatPath(rel)}: unknown file type (mode 0${Number(st.mode).toString(8)}); skipped`);
     }
+    return undefined;
   }
 
-  private async walkFile(ctx: FileCtx): Promise<void> {
+  private walkFile(ctx: FileCtx): MaybePromise {
     const size = Number(ctx.st.size);
     if (size === 0) {
       ctx.xattrs = this.xattrsOf(ctx.rel, ctx.abs);
-      await this.enqueue(() => this.emitFile(ctx, { payloadOffset: 0, payloadLength: 0, sha256: EMPTY_SHA256 }));
-      return;
+      return this.enqueue(() => this.emitFile(ctx, { payloadOffset: 0, payloadLength: 0, sha256: EMPTY_SHA256 }));
     }
-    const hit = this.opts.previous ? await this.opts.previous(ctx.rel, ctx.st) : undefined;
+    const hit = this.opts.previous ? this.opts.previous(ctx.rel, ctx.st) : undefined;
+    if (hit instanceof Promise) return hit.then((h) => this.walkFileWith(ctx, size, h));
+    return this.walkFileWith(ctx, size, hit);
+  }
+
+  private walkFileWith(ctx: FileCtx, size: number, hit: PreviousFile | undefined): MaybePromise {
     ctx.xattrs = hit?.xattrs ?? this.xattrsOf(ctx.rel, ctx.abs);
     if (hit) {
       checkPreviousFile(ctx.rel, hit, size);
       if (hit.payloadLength === 0) {
         this.counters.filesReused++;
-        await this.enqueue(() => this.emitFile(ctx, { ...hit, payloadOffset: 0 }));
-        return;
+        return this.enqueue(() => this.emitFile(ctx, hit, 0));
       }
-      await this.addToRun(ctx, hit);
-      return;
+      return this.addToRun(ctx, hit);
     }
+    return this.walkChangedFile(ctx, size);
+  }
+
+  /** A new or changed file: read now, or after the pending batch of unchanged ones (deferRead). */
+  private async walkChangedFile(ctx: FileCtx, size: number): Promise<void> {
     if (await this.deferRead(ctx, size)) return;
     await this.flushRun();
     const ref = await this.readFile(ctx);
@@ -544,19 +577,25 @@ class TreeWriter {
    * to follow the last one's: the batch is sorted by previous offset when it is placed, so files
    * an earlier backup placed out of archive order (read after a run) do not split anything.
    */
-  private async addToRun(ctx: FileCtx, prev: PreviousFile): Promise<void> {
-    if (this.pendingRun && this.pendingRun.files.length >= (this.opts.maxRunFiles ?? 4096)) await this.flushRun();
+  private addToRun(ctx: FileCtx, prev: PreviousFile): MaybePromise {
+    if (this.pendingRun && this.pendingRun.files.length >= (this.opts.maxRunFiles ?? 4096)) return this.flushRun().then(() => this.addToRunNow(ctx, prev));
+    return this.addToRunNow(ctx, prev);
+  }
+
+  private addToRunNow(ctx: FileCtx, prev: PreviousFile): MaybePromise {
     this.pendingRun ??= { files: [], deferred: [], deferredBytes: 0 };
     const rf: RunFile = { prev };
     this.pendingRun.files.push(rf);
-    await this.enqueue(async () => {
-      if (rf.newOffset !== undefined) {
-        await this.emitFile(ctx, { ...prev, payloadOffset: rf.newOffset });
-        return;
-      }
-      const ref = await this.readFile(ctx); // the caller refused to reuse: read it like a changed file
-      if (ref) await this.emitFile(ctx, ref);
+    return this.enqueue(() => {
+      if (rf.newOffset !== undefined) return this.emitFile(ctx, prev, rf.newOffset);
+      return this.readRefused(ctx);
     });
+  }
+
+  /** A file of a run the caller refused to reuse: read like a changed one. */
+  private async readRefused(ctx: FileCtx): Promise<void> {
+    const ref = await this.readFile(ctx);
+    if (ref) await this.emitFile(ctx, ref);
   }
 
   /**
@@ -576,7 +615,10 @@ class TreeWriter {
       d.ref = await this.readFile(d.ctx);
       d.read = true;
     }
-    for (const item of queue) await item();
+    for (const item of queue) {
+      const pending = item();
+      if (pending) await pending;
+    }
   }
 
   private groupRuns(files: RunFile[]): Run[] {
@@ -628,13 +670,11 @@ class TreeWriter {
   }
 
   /** Runs an emission now, or queues it behind a pending reuse run to keep stream order. */
-  private async enqueue(item: () => Promise<void>): Promise<void> {
-    if (!this.pendingRun) {
-      await item();
-      return;
-    }
+  private enqueue(item: () => MaybePromise): MaybePromise {
+    if (!this.pendingRun) return item();
     this.queue.push(item);
-    if (this.queue.length >= MAX_QUEUE) await this.flushRun();
+    if (this.queue.length >= MAX_QUEUE) return this.flushRun();
+    return undefined;
   }
 
   // ---- emitting records --------------------------------------------------------------------
@@ -648,7 +688,7 @@ class TreeWriter {
   private async emitEntry(
     slot: Slot,
     rel: Uint8Array,
-    st: BigIntStats,
+    st: WalkStat,
     flags: number,
     extra: EntryExtra,
     xattrs: Array<[Uint8Array, Uint8Array]>,
@@ -673,13 +713,30 @@ class TreeWriter {
     if (extents) await this.record(TAG.sparse, encodeSparse(extents));
   }
 
-  private emitFile(ctx: FileCtx, ref: ContentRef): Promise<void> {
+  /** `payloadOffset`: where the content is in the new payload stream (for a reused file, not ref's). */
+  private emitFile(ctx: FileCtx, ref: ContentRef, payloadOffset = ref.payloadOffset): MaybePromise {
     this.counters.files++;
-    const extra: EntryExtra = { kind: "file", payloadOffset: ref.payloadOffset, payloadLength: ref.payloadLength, sha256: ref.sha256 };
+    if (ref.record) {
+      const st = ctx.st;
+      const copied =
+        st instanceof NativeStat
+          ? patchCopiedFileRecord(ref.record, ctx.flags, st.modeNumber, st.uidNumber, st.gidNumber, payloadOffset)
+          : patchCopiedFileRecord(ref.record, ctx.flags, Number(st.mode), Number(st.uid), Number(st.gid), payloadOffset);
+      if (copied) return this.emitCopied(ctx.slot, copied);
+    }
+    const extra: EntryExtra = { kind: "file", payloadOffset, payloadLength: ref.payloadLength, sha256: ref.sha256 };
     return this.emitEntry(ctx.slot, ctx.rel, ctx.st, ctx.flags, extra, ctx.xattrs, Number(ctx.st.size), ref.extents);
   }
 
-  private async emitHardlink(slot: Slot, rel: Uint8Array, st: BigIntStats, first: { slot: Slot; path: Uint8Array }): Promise<void> {
+  /** An unchanged file's records copied from the previous stream (record-copy.ts). */
+  private emitCopied(slot: Slot, records: Uint8Array): MaybePromise {
+    slot.start = this.meta.position;
+    slot.emitted = true;
+    this.counters.entries++;
+    return this.meta.write(records);
+  }
+
+  private async emitHardlink(slot: Slot, rel: Uint8Array, st: WalkStat, first: { slot: Slot; path: Uint8Array }): Promise<void> {
     if (first.slot.dropped || !first.slot.emitted) {
       slot.dropped = true;
       this.warn("read-error", rel, `${formatPath(rel)}: hardlink to ${formatPath(first.path)} left out because that file could not be read`);
@@ -691,7 +748,8 @@ class TreeWriter {
   }
 
   private async emitDirEnd(slot: Slot, children: Slot[]): Promise<void> {
-    const items = children.filter((c) => !c.dropped).map((c) => ({ start: c.start, dirEnd: c.dirEnd }));
+    // Slots are goodbye items already: no copy per child unless some were dropped.
+    const items = children.some((c) => c.dropped) ? children.filter((c) => !c.dropped) : children;
     slot.dirEnd = await this.record(TAG.dirEnd, encodeDirEnd(slot.start, items));
   }
 
@@ -718,6 +776,13 @@ class TreeWriter {
       this.warn("read-error", rel, `${formatPath(rel)}: ${action} failed (${c ?? errorMessage(e)}); skipped`);
     }
   }
+}
+
+/** A child's slot in its parent's goodbye table, in walk (= name) order. */
+function newSlot(siblings: Slot[]): Slot {
+  const s: Slot = { start: 0, dirEnd: 0, dropped: false, emitted: false };
+  siblings.push(s);
+  return s;
 }
 
 function lastComponent(rel: Uint8Array): Uint8Array {

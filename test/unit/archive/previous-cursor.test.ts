@@ -1,0 +1,81 @@
+/**
+ * The change-detection cursor over a previous metadata stream (previous-cursor.ts): the same
+ * answers whatever its window size (records and entries split across fills everywhere), and a
+ * damaged record is an error naming its offset, never a silent hit or a copied bad record.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import { join } from "node:path";
+import { ArchiveFormatError, TAG } from "../../../src/archive/format.ts";
+import { setXattr } from "../../../src/archive/native.ts";
+import { createPreviousLookup } from "../../../src/archive/previous.ts";
+import { decodeRecordHeader } from "../../../src/archive/records.ts";
+import { MemorySink } from "../../../src/archive/sinks.ts";
+import type { ReuseSink } from "../../../src/archive/writer.ts";
+import { type MemoryArchive, archive, buildTree, openArchive, rmrf, tempDir } from "./tree.ts";
+
+function verbatimReuse(previous: Uint8Array, out: MemorySink): ReuseSink {
+  return async (req) => ({
+    appended: req.previousEnd - req.previousStart,
+    rangeStart: 0,
+    commit: async () => out.append(previous.slice(req.previousStart, req.previousEnd)),
+  });
+}
+
+async function second(root: string, prev: MemoryArchive, windowBytes?: number) {
+  const lookup = createPreviousLookup(await openArchive(prev), { windowBytes });
+  const payload = new MemorySink();
+  const a = await archive(root, { previous: lookup, reuse: verbatimReuse(prev.payload, payload), archiveId: new Uint8Array(16).fill(5) }, payload);
+  return { ...a, stats: { ...lookup.stats } };
+}
+
+let work: string;
+let src: string;
+let first: MemoryArchive;
+beforeAll(async () => {
+  work = await tempDir("previous-cursor");
+  src = join(work, "src");
+  await fsp.mkdir(src);
+  await buildTree(src);
+  // Long names and a long xattr: records larger than the small windows below.
+  fs.writeFileSync(join(src, "n".repeat(200)), "long name\n");
+  fs.writeFileSync(join(src, "with-xattr"), "x\n");
+  setXattr(Buffer.from(join(src, "with-xattr")), Buffer.from("user.big"), Buffer.from("v".repeat(3000)));
+  first = await archive(src);
+});
+afterAll(() => rmrf(work));
+
+describe("previous metadata cursor", () => {
+  test("every window size gives the same hits and the same new archive", async () => {
+    const reference = await second(src, first);
+    expect(reference.stats.hits).toBeGreaterThan(10);
+    expect(reference.stats.misses).toBe(0);
+    for (const windowBytes of [1, 13, 100, 4096]) {
+      const got = await second(src, first, windowBytes);
+      expect({ windowBytes, stats: got.stats }).toEqual({ windowBytes, stats: reference.stats });
+      expect(Buffer.compare(got.meta, reference.meta)).toBe(0);
+    }
+  });
+
+  test("a damaged file record fails the lookup with a CRC error naming its offset", async () => {
+    // Find the first FILE record after the header and flip a byte of its body.
+    const meta = first.meta.slice();
+    let at = 0;
+    for (;;) {
+      const h = decodeRecordHeader(meta.subarray(at));
+      if (h.tag === TAG.file) break;
+      at += 12 + h.length;
+    }
+    meta[at + 12 + 20] ^= 0x10;
+    const lookup = createPreviousLookup(await openArchive({ meta, payload: first.payload }));
+    const payload = new MemorySink();
+    const err = await archive(src, { previous: lookup, reuse: verbatimReuse(first.payload, payload) }, payload).then(
+      () => undefined,
+      (e) => e,
+    );
+    expect(err).toBeInstanceOf(ArchiveFormatError);
+    expect(String(err.message)).toContain(`metadata stream offset ${at}`);
+    expect(String(err.message)).toContain("CRC32 mismatch");
+  });
+});
