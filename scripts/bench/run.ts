@@ -3,6 +3,11 @@
  *
  *   bun scripts/bench/run.ts [--size-gib 1] [--tools ibs,restic,borg,ibs-s3] [--keep] [--out results.json]
  *                            [--seed ibs-bench-1] [--work-dir DIR] [--ibs-bin PATH | --ibs-from-source] [--no-verify]
+ *                            [--s3rver-runtime node|bun]
+ *
+ * Tool `ibs-s3` (issue #8): the same IBS client against an S3 datastore of its own server on
+ * s3rver (loopback, no chunk cache); a table of S3/local throughput per step is printed when
+ * `ibs` ran too.
  *
  * IBS is the binary compile/build.ts makes from the working tree (into the work dir), or
  * --ibs-bin (a prebuilt one), or --ibs-from-source (`bun src/main.ts`, no compile step).
@@ -32,7 +37,7 @@ import { resticAdapter } from "./tools/restic.ts";
 import type { BackupPhase, ToolAdapter } from "./tools/types.ts";
 import { compareTrees, fileDigest, snapshotTree } from "./verify.ts";
 
-const USAGE = "usage: bun scripts/bench/run.ts [--size-gib 1] [--tools ibs,restic,borg] [--keep] [--out results.json] [--seed S] [--work-dir DIR] [--ibs-bin PATH | --ibs-from-source] [--no-verify]";
+const USAGE = "usage: bun scripts/bench/run.ts [--size-gib 1] [--tools ibs,restic,borg] [--keep] [--out results.json] [--seed S] [--work-dir DIR] [--ibs-bin PATH | --ibs-from-source] [--no-verify] [--s3rver-runtime node|bun]";
 const KNOWN_TOOLS = ["ibs", "restic", "borg", "ibs-s3"];
 const APT_PACKAGES: Record<string, string> = { restic: "restic", borg: "borgbackup" };
 
@@ -53,6 +58,7 @@ const { values: argv } = parseArgs({
     "ibs-bin": { type: "string" },
     "ibs-from-source": { type: "boolean", default: false },
     "no-verify": { type: "boolean", default: false },
+    "s3rver-runtime": { type: "string", default: "node" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -66,6 +72,7 @@ const toolNames = argv.tools!.split(",").map((s) => s.trim()).filter(Boolean);
 for (const t of toolNames) if (!KNOWN_TOOLS.includes(t)) fail(`--tools: unknown tool '${t}' (known: ${KNOWN_TOOLS.join(", ")})`);
 if (toolNames.length === 0) fail("--tools names no tool");
 const outFile = argv.out ? resolve(argv.out) : undefined;
+if (argv["s3rver-runtime"] !== "node" && argv["s3rver-runtime"] !== "bun") fail(`--s3rver-runtime: expected node or bun, got '${argv["s3rver-runtime"]}'`);
 
 const say = (line: string) => console.log(line);
 const t00 = performance.now();
@@ -130,7 +137,7 @@ async function main(): Promise<number> {
     const a =
       name === "restic" ? resticAdapter() :
       name === "borg" ? borgAdapter() :
-      ibsAdapter(getIbsCommand, { s3: name === "ibs-s3" });
+      ibsAdapter(getIbsCommand, { s3: name === "ibs-s3", s3rverRuntime: argv["s3rver-runtime"] as "node" | "bun" });
     adapters.push(a);
     results.set(name, { name, status: "ok", steps: {}, notes: [] });
   }

@@ -62,8 +62,12 @@ export interface IbsAdapterOptions {
    * Back up into an S3 datastore instead of the local one (tool name "ibs-s3", issue #8): the
    * same server, with s3rver started on loopback (under Node, as the tests run it) and
    * `--cache-size 0`, so every restore read is a GET and the S3 path is what is measured.
+   * s3rver's CPU competes with client and server for the same two cores (on a real deployment
+   * the store is elsewhere); `s3rverRuntime: "bun"` runs it cheaper.
    */
   s3?: boolean;
+  /** What runs s3rver (default node, as in the tests). */
+  s3rverRuntime?: "node" | "bun";
 }
 
 /** getCommand: the compiled binary ([path]) or, with --ibs-from-source, [bun, src/main.ts]. */
@@ -102,7 +106,7 @@ export function ibsAdapter(getCommand: () => string[], opts: IbsAdapterOptions =
   const s3LocalDir = () => join(dataDir, "s3-local");
 
   async function createS3Store(): Promise<void> {
-    s3 = await startS3rver();
+    s3 = await startS3rver({ runtime: opts.s3rverRuntime ?? "node" });
     s3Pid = s3.pid;
     const bucket = uniqueBucket("bench");
     await s3.createBucket(bucket);
@@ -137,7 +141,7 @@ export function ibsAdapter(getCommand: () => string[], opts: IbsAdapterOptions =
     },
     describe() {
       const v = runChecked([...bin, "--version"], { what: "ironcore-backup --version" }).trim();
-      const where = opts.s3 ? "S3 datastore 'offsite' on s3rver (loopback, Node, --cache-size 0)" : "datastore 'local'";
+      const where = opts.s3 ? `S3 datastore 'offsite' on s3rver (loopback, ${opts.s3rverRuntime === "bun" ? "Bun" : "Node"}, --cache-size 0)` : "datastore 'local'";
       return `${v}; server 'run all' on loopback, ${where}, keyfile with scrypt, encrypted (AES-256-GCM), zstd level 1`;
     },
     async init(workDir, dataset) {
