@@ -51,8 +51,11 @@ export interface WriterReply {
 /** Ops per message: enough to amortize a postMessage over many small files. */
 const BATCH_OPS = 256;
 const BATCH_BYTES = 2 * 1024 * 1024;
-/** Content sent but not yet written, across writers: bounds memory when the disk is slower. */
-const MAX_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
+/**
+ * Content sent but not yet written, across writers: bounds memory when the disk is slower.
+ * Two batches: 8 MiB bought no speed on the benchmark restore and cost RSS (docs/benchmarks.md).
+ */
+const MAX_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
 /** Enough for the window plus the batches being filled. */
 const MAX_FREE_BUFFERS = MAX_IN_FLIGHT_BYTES / BATCH_BYTES + 2;
 

@@ -39,6 +39,8 @@ export interface ExtractOptions {
   /** Writer threads (default 1, measured: docs/benchmarks.md; 0 runs the writes on this thread). */
   writerThreads?: number;
   signal?: AbortSignal;
+  /** Told about every entry scanned, so the caller can pace garbage collections by entries (client/gc-pacer.ts). */
+  onEntry?: () => void;
 }
 
 export interface ExtractResult {
@@ -105,6 +107,7 @@ class Extractor {
     const stack: Frame[] = [];
     for (let ev = await scanner.next(); ev; ev = await scanner.next()) {
       this.opts.signal?.throwIfAborted();
+      this.opts.onEntry?.();
       const e = ev.entry;
       if (ev.type === "end") {
         const f = stack.pop()!;

@@ -1,8 +1,15 @@
 /**
  * Fetches chunks for restore (and for reading the previous snapshot during a backup): many
  * requests in flight, each chunk fetched once while it is wanted (concurrent asks share one
- * request), decoded and checked against its digest, and kept in a byte-bounded LRU cache so
- * read-ahead and small random reads do not fetch twice.
+ * request), decoded and checked against its digest.
+ *
+ * Two stores, because they hold different things: chunks fetched ahead and not read yet wait in
+ * `ready` until their first get() (bounded by the caller's read-ahead window, plus a cap for
+ * chunks a plan skipped), and chunks already read stay in a byte-bounded LRU (`cacheBytes`) for
+ * small reads that come back to them. With one LRU for both, the cache had to be larger than
+ * the read-ahead window or it evicted chunks fetched ahead before they were read, and it stayed
+ * full of chunks nobody would read again: an image restore kept 24 MiB of written chunks alive
+ * (docs/benchmarks.md, peak RSS).
  */
 import { shortDigest } from "../datastore/digest.ts";
 import { withContext } from "../util/errors.ts";
@@ -24,7 +31,13 @@ export interface FetcherStats {
 
 export interface ChunkFetcherOptions {
   maxInFlight?: number;
+  /** Chunks already read, kept for reads that come back to them (LRU). 0 keeps none. */
   cacheBytes?: number;
+  /**
+   * Chunks fetched ahead and not read yet. Read-ahead (indexed-stream.ts, restore-image.ts)
+   * bounds them by itself; this cap only drops the oldest when a plan skipped some.
+   */
+  readyBytes?: number;
   decode?: DecodeChunk;
   /** Told about every chunk fetched (gc-pacer.ts). */
   gc?: GcPacer;
@@ -32,11 +45,16 @@ export interface ChunkFetcherOptions {
 
 export class ChunkFetcher {
   readonly stats: FetcherStats = { chunks: 0, wireBytes: 0, bytes: 0, cacheHits: 0 };
+  /** Chunks read at least once, least recently used first. */
   private readonly cache = new Map<string, Uint8Array>();
   private cached = 0;
-  private readonly inFlight = new Map<string, Promise<Uint8Array>>();
+  /** Chunks fetched ahead, not read yet, oldest first. */
+  private readonly ready = new Map<string, Uint8Array>();
+  private readyTotal = 0;
+  private readonly inFlight = new Map<string, InFlight>();
   private readonly wire: Limiter;
   private readonly cacheBytes: number;
+  private readonly readyBytes: number;
   private readonly decode: DecodeChunk;
 
   constructor(
@@ -46,6 +64,7 @@ export class ChunkFetcher {
   ) {
     this.wire = new Limiter(options.maxInFlight ?? 8);
     this.cacheBytes = options.cacheBytes ?? 128 * 1024 * 1024;
+    this.readyBytes = options.readyBytes ?? Math.max(this.cacheBytes, 32 * 1024 * 1024);
     this.decode = options.decode ?? (async (blob, digest) => crypt.decodeChunk(blob, digest));
     this.gc = options.gc;
   }
@@ -61,23 +80,47 @@ export class ChunkFetcher {
       this.cache.set(digest, hit);
       return Promise.resolve(hit);
     }
-    let p = this.inFlight.get(digest);
-    if (!p) {
-      p = this.load(digest).finally(() => this.inFlight.delete(digest));
-      this.inFlight.set(digest, p);
+    const ahead = this.ready.get(digest);
+    if (ahead) {
+      this.stats.cacheHits++;
+      this.ready.delete(digest);
+      this.readyTotal -= ahead.byteLength;
+      this.remember(digest, ahead);
+      return Promise.resolve(ahead);
     }
-    return p;
+    const f = this.inFlight.get(digest) ?? this.start(digest);
+    f.wanted = true;
+    return f.promise;
   }
 
   /** Starts fetching a chunk that will be read soon; errors surface on the later get(). */
   prefetch(digest: string): void {
-    if (this.cache.has(digest) || this.inFlight.has(digest)) return;
-    this.get(digest).catch(() => {});
+    if (this.cache.has(digest) || this.ready.has(digest) || this.inFlight.has(digest)) return;
+    this.start(digest).promise.catch(() => {});
   }
 
   /** Chunks requested or queued right now (read-ahead uses it to stay within its window). */
   get busy(): number {
     return this.inFlight.size;
+  }
+
+  /** Bytes held: chunks read (LRU) and chunks fetched ahead, not read yet. */
+  get heldBytes(): { cached: number; ready: number } {
+    return { cached: this.cached, ready: this.readyTotal };
+  }
+
+  private start(digest: string): InFlight {
+    const f: InFlight = { wanted: false, promise: undefined as unknown as Promise<Uint8Array> };
+    f.promise = this.load(digest)
+      .then((data) => {
+        // Asked for while it was on its way: read now, so it goes where read chunks go.
+        if (f.wanted) this.remember(digest, data);
+        else this.keepReady(digest, data);
+        return data;
+      })
+      .finally(() => this.inFlight.delete(digest));
+    this.inFlight.set(digest, f);
+    return f;
   }
 
   private async load(digest: string): Promise<Uint8Array> {
@@ -93,7 +136,6 @@ export class ChunkFetcher {
     this.stats.chunks++;
     this.stats.bytes += data.byteLength;
     this.gc?.noteBytes(data.byteLength);
-    this.remember(digest, data);
     return data;
   }
 
@@ -107,6 +149,22 @@ export class ChunkFetcher {
       this.cached -= v.byteLength;
     }
   }
+
+  private keepReady(digest: string, data: Uint8Array): void {
+    this.ready.set(digest, data);
+    this.readyTotal += data.byteLength;
+    for (const [d, v] of this.ready) {
+      if (this.readyTotal <= this.readyBytes) break;
+      this.ready.delete(d);
+      this.readyTotal -= v.byteLength;
+    }
+  }
+}
+
+interface InFlight {
+  promise: Promise<Uint8Array>;
+  /** A get() asked for it (not only a prefetch). */
+  wanted: boolean;
 }
 
 /**
@@ -120,16 +178,21 @@ export interface StreamFetchers {
 }
 
 /**
- * Cache sizes: the data cache holds the read-ahead window (restore-tree.ts) plus the chunks in
- * use; the metadata cache holds a tree's whole metadata stream when it is small (a restore reads
- * it twice: once to plan, once to extract). Larger caches bought no speed and cost RSS.
+ * Cache sizes. Metadata: a tree's whole metadata stream when it is small (a restore reads it
+ * twice: once to plan, once to extract). Data: chunks already read are kept for a plan that
+ * comes back to them (files read after a reused run sit behind it in the payload, so a restore
+ * jumps forward and back); the chunks fetched ahead are bounded by the read-ahead window
+ * (restore-tree.ts, 8 MiB), capped here. Measured on the 1 GiB benchmark restore (a snapshot
+ * after the mutation): LRU 8 MiB fetched 60 of 971 chunks twice, 16 MiB none; with the old
+ * single LRU it took 24 MiB to hold the read-ahead window as well (docs/benchmarks.md, peak RSS).
  */
 export const META_CACHE_BYTES = 16 * 1024 * 1024;
-export const DATA_CACHE_BYTES = 24 * 1024 * 1024;
+export const DATA_CACHE_BYTES = 16 * 1024 * 1024;
+export const DATA_READY_BYTES = 24 * 1024 * 1024;
 
 export function streamFetchers(fetchRaw: FetchRaw, crypt: CryptConfig, o: { parallel?: number; decode?: DecodeChunk; gc?: GcPacer } = {}): StreamFetchers & { stats(): FetcherStats } {
   const meta = new ChunkFetcher(fetchRaw, crypt, { maxInFlight: 4, cacheBytes: META_CACHE_BYTES, decode: o.decode, gc: o.gc });
-  const data = new ChunkFetcher(fetchRaw, crypt, { maxInFlight: o.parallel ?? 8, cacheBytes: DATA_CACHE_BYTES, decode: o.decode, gc: o.gc });
+  const data = new ChunkFetcher(fetchRaw, crypt, { maxInFlight: o.parallel ?? 8, cacheBytes: DATA_CACHE_BYTES, readyBytes: DATA_READY_BYTES, decode: o.decode, gc: o.gc });
   return {
     meta,
     data,
@@ -140,4 +203,12 @@ export function streamFetchers(fetchRaw: FetchRaw, crypt: CryptConfig, o: { para
       cacheHits: meta.stats.cacheHits + data.stats.cacheHits,
     }),
   };
+}
+
+/**
+ * An image restore reads each chunk once, in order (restore-image.ts): it keeps no chunks once
+ * read, only those fetched ahead (READ_AHEAD chunks, 1 MiB each by default; capped here).
+ */
+export function imageFetcher(fetchRaw: FetchRaw, crypt: CryptConfig, o: { parallel?: number; decode?: DecodeChunk; gc?: GcPacer; readyBytes: number }): ChunkFetcher {
+  return new ChunkFetcher(fetchRaw, crypt, { maxInFlight: o.parallel ?? 8, cacheBytes: 0, readyBytes: o.readyBytes, decode: o.decode, gc: o.gc });
 }

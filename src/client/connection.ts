@@ -136,10 +136,18 @@ export function repeatedOption(rawArgs: readonly string[], name: string): string
  * (keyfile passphrase and password) are they done one after the other, so prompts never mix.
  */
 export async function keyAndConnection<C>(
-  unlock: () => Promise<C>,
+  unlockKey: () => Promise<C>,
   args: ConnectionArgs & KeyArgs,
   env: Record<string, string | undefined> = process.env,
 ): Promise<[C, Connected]> {
+  // scrypt's 64 MiB of scratch memory stays in the process after it is freed, until a full
+  // collection hands it back: without one it overlapped the backup or restore that starts next
+  // (measured: the unchanged re-backup's peak 146-154 -> 131 MiB; the collection takes ~10-20 ms).
+  const unlock = () =>
+    unlockKey().then((c) => {
+      Bun.gc(true);
+      return c;
+    });
   const keyMayPrompt = (args.keyfile ?? env.IBS_KEYFILE) !== undefined && !env[PASSPHRASE_ENV] && args["passphrase-file"] === undefined;
   const passwordMayPrompt = args["password-file"] === undefined && !env.IBS_PASSWORD;
   if (keyMayPrompt && passwordMayPrompt) {

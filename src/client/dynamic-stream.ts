@@ -24,7 +24,7 @@ export const METADATA_CDC: Partial<CdcOptions> = { minSize: 64 * 1024, avgSize: 
 
 export class DynamicStreamWriter {
   readonly index = new DynamicIndexWriter();
-  private chunker: CdcChunker;
+  private readonly chunker: CdcChunker;
   private piece: Uint8Array | null = null;
   private used = 0;
   /** Bytes of the stream so far: accepted by the sink plus appended previous chunks. */
@@ -36,7 +36,9 @@ export class DynamicStreamWriter {
     private readonly cdc: Partial<CdcOptions> = {},
     private readonly pieceSize = STREAM_PIECE_SIZE,
   ) {
-    this.chunker = new CdcChunker(cdc);
+    // One kept buffer for the unfinished chunk (chunker-cdc.ts): `handle` is done with every
+    // chunk before the next push, detachPending or finish, which may overwrite it.
+    this.chunker = new CdcChunker(cdc, true);
   }
 
   /**
@@ -73,8 +75,8 @@ export class DynamicStreamWriter {
   /** Ends the current chunk here (the next bytes start a new one). */
   async cut(): Promise<void> {
     await this.pushGathered();
+    // finish() leaves the chunker clean for the next bytes (and keeps its buffer).
     await this.handle(this.chunker.finish());
-    this.chunker = new CdcChunker(this.cdc);
   }
 
   /** Appends chunks the session already knows (previous snapshot), without their bytes. */

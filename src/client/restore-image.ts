@@ -23,7 +23,15 @@ export interface ImageRestoreResult {
   target: "file" | "block-device" | "stdout";
 }
 
+/** Chunks fetched ahead of the writer (each up to 4 MiB, decoded, held until written). */
 const READ_AHEAD = 8;
+/**
+ * A cap on the chunks fetched ahead that the fetcher will hold (chunk-fetcher.ts): the loop
+ * below never has more than READ_AHEAD of them, so this only has to be larger than that with
+ * the largest chunk size an index may have (16 MiB); with the default 1 MiB chunks READ_AHEAD
+ * holds 8 MiB.
+ */
+export const IMAGE_READY_BYTES = (READ_AHEAD + 1) * 16 * 1024 * 1024;
 
 export async function restoreImage(
   session: ReaderSession,
@@ -51,12 +59,19 @@ export async function restoreImage(
     files: 1,
   }));
   const zeros = new Uint8Array(idx.chunkSize);
+  // The fetcher keeps no chunk once read; one that comes again within the read-ahead window
+  // (the same data twice in a row, say) is held here until then, so it is fetched once.
+  const held = new Map<string, Uint8Array>();
+  const comesAgain = (i: number, digest: string) => {
+    for (let j = i + 1; j < idx.chunkCount && j <= i + READ_AHEAD; j++) if (idx.digest(j) === digest) return true;
+    return false;
+  };
   try {
     let ahead = 0;
     for (let i = 0; i < idx.chunkCount; i++) {
       opts.signal?.throwIfAborted();
       for (ahead = Math.max(ahead, i + 1); ahead < idx.chunkCount && ahead <= i + READ_AHEAD; ahead++) {
-        if (!isZero(ahead)) fetcher.prefetch(idx.digest(ahead));
+        if (!isZero(ahead) && !held.has(idx.digest(ahead))) fetcher.prefetch(idx.digest(ahead));
       }
       const loc = idx.location(i);
       const len = loc.end - loc.start;
@@ -67,7 +82,9 @@ export async function restoreImage(
         if (sparse) continue; // a hole: the file was sized up front
         data = zeros.subarray(0, len);
       } else {
-        data = await fetcher.get(loc.digest);
+        data = held.get(loc.digest) ?? (await fetcher.get(loc.digest));
+        held.delete(loc.digest);
+        if (comesAgain(i, loc.digest)) held.set(loc.digest, data);
         if (data.byteLength !== len) throw new IbsError(`${name}: chunk ${i} has ${data.byteLength} bytes, the index says ${len}`);
       }
       if (out) writeAt(out.fd, data, loc.start);

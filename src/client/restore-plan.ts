@@ -15,7 +15,12 @@ interface Range {
   end: number;
 }
 
-export async function planPayloadReads(reader: ArchiveReader, payload: IndexedStream, patterns: readonly string[]): Promise<number[]> {
+/**
+ * `onEntry` is told about every entry scanned (gc-pacer.ts): the scan leaves garbage per entry
+ * (measured: a 37,000-entry plan took the restore's RSS from ~80 to 200 MiB within 0.3 s before
+ * the first collection paced by chunk bytes).
+ */
+export async function planPayloadReads(reader: ArchiveReader, payload: IndexedStream, patterns: readonly string[], onEntry?: () => void): Promise<number[]> {
   // Without patterns every entry is restored, but still in archive order, which is not payload
   // order: files read after a reused run sit behind it (docs/archive-format.md), and chunks that
   // hold only padding are never needed. One pass over the metadata gives the exact order.
@@ -26,6 +31,7 @@ export async function planPayloadReads(reader: ArchiveReader, payload: IndexedSt
   const selectedStack: boolean[] = [];
   const scan = reader.scan();
   for (let ev = await scan.next(); ev; ev = await scan.next()) {
+    onEntry?.();
     const e = ev.entry;
     if (ev.type === "end") {
       selectedStack.pop();

@@ -10,24 +10,27 @@ import { join } from "node:path";
 import { IbsError, UsageError } from "../util/errors.ts";
 import { archivesInManifest, checkArchiveName } from "./archive-spec.ts";
 import { parseSnapshotName, type SnapshotName } from "./backup-session.ts";
-import { type DecodeChunk, streamFetchers } from "./chunk-fetcher.ts";
+import { type DecodeChunk, type FetcherStats, imageFetcher, streamFetchers } from "./chunk-fetcher.ts";
 import type { CryptConfig } from "./crypt.ts";
 import { DecoderPool } from "./decoder-pool.ts";
 import { GcPacer } from "./gc-pacer.ts";
 import { type ByteOutput, stdoutOutput } from "./output-stream.ts";
 import { Progress, type ProgressState } from "./progress.ts";
 import { ReaderSession } from "./reader-session.ts";
-import { restoreImage } from "./restore-image.ts";
+import { IMAGE_READY_BYTES, restoreImage } from "./restore-image.ts";
 import { restoreOneFile, restoreTree } from "./restore-tree.ts";
 import { snapshotCrypt } from "./snapshot-key.ts";
 import type { Transport } from "./transport.ts";
 import { formatBytes } from "./units.ts";
 
 /**
- * A full collection per 32 MiB of decoded chunks (gc-pacer.ts): measured on a 1 GiB tree,
- * peak RSS 240 -> 180 MiB with the smaller caches (chunk-fetcher.ts), for about 0.3 s of CPU.
+ * A full collection per 16 MiB of decoded chunks, and per 4096 entries scanned (gc-pacer.ts).
+ * Measured on the 1 GiB benchmark restore (`restore --all`, tree and image at once), with the
+ * smaller caches: every 32 MiB 188-203 MiB peak, every 16 MiB (and the smaller read-ahead and
+ * writer window) 168-185 MiB, for about 0.5 s more user CPU and the same wall time
+ * (docs/benchmarks.md, peak RSS).
  */
-const RESTORE_GC_BYTES = 32 * 1024 * 1024;
+const RESTORE_GC_BYTES = 16 * 1024 * 1024;
 
 export interface RestoreSessionOptions {
   store: string;
@@ -116,28 +119,31 @@ async function restoreArchive(ctx: RestoreContext, o: RestoreOptions, progress: 
   const kind = checkArchiveName(o.archive);
   const { session, crypt } = ctx;
   requireArchive(session, o.archive);
-  const fetchers = streamFetchers((d) => session.chunk(d), crypt, { parallel: o.parallel, decode: ctx.decode, gc: ctx.gc });
+  const fetchRaw = (d: string) => session.chunk(d);
+  const fetchOptions = { parallel: o.parallel, decode: ctx.decode, gc: ctx.gc };
   const out = o.target === "-" ? (o.stdout ?? stdoutOutput()) : undefined;
-  const finish = (s: Omit<RestoreSummary, "snapshot" | "archive" | "target" | "durationSeconds" | "chunksFetched" | "bytesFetched">): RestoreSummary => ({
+  const finish = (fetched: FetcherStats, s: Omit<RestoreSummary, "snapshot" | "archive" | "target" | "durationSeconds" | "chunksFetched" | "bytesFetched">): RestoreSummary => ({
     snapshot: session.name,
     archive: o.archive,
     target: o.target,
     durationSeconds: (performance.now() - started) / 1000,
-    chunksFetched: fetchers.stats().chunks,
-    bytesFetched: fetchers.stats().wireBytes,
+    chunksFetched: fetched.chunks,
+    bytesFetched: fetched.wireBytes,
     ...s,
   });
   if (kind === "image") {
-    const r = await restoreImage(session, o.archive, fetchers.data, crypt, out ?? o.target, { overwrite: o.overwrite ?? false, progress, signal: o.signal });
-    return finish({ bytesWritten: r.bytesWritten, zeroChunks: r.zeroChunks, warnings: [] });
+    const fetcher = imageFetcher(fetchRaw, crypt, { ...fetchOptions, readyBytes: IMAGE_READY_BYTES });
+    const r = await restoreImage(session, o.archive, fetcher, crypt, out ?? o.target, { overwrite: o.overwrite ?? false, progress, signal: o.signal });
+    return finish(fetcher.stats, { bytesWritten: r.bytesWritten, zeroChunks: r.zeroChunks, warnings: [] });
   }
+  const fetchers = streamFetchers(fetchRaw, crypt, fetchOptions);
   if (o.file !== undefined) {
     const n = await restoreOneFile(session, o.archive, fetchers, o.file, out ?? fileOutput(o.target, o.overwrite ?? false));
-    return finish({ files: 1, bytesWritten: n, warnings: [] });
+    return finish(fetchers.stats(), { files: 1, bytesWritten: n, warnings: [] });
   }
   if (out) throw new UsageError("a file-tree archive restores into a directory; use --file PATH to write one file to stdout");
-  const r = await restoreTree(session, o.archive, fetchers, o.target, { patterns: o.patterns ?? [], overwrite: o.overwrite ?? false, progress, signal: o.signal });
-  return finish({ files: r.files, bytesWritten: r.bytesWritten, warnings: r.warnings });
+  const r = await restoreTree(session, o.archive, fetchers, o.target, { patterns: o.patterns ?? [], overwrite: o.overwrite ?? false, progress, signal: o.signal, gc: ctx.gc });
+  return finish(fetchers.stats(), { files: r.files, bytesWritten: r.bytesWritten, warnings: r.warnings });
 }
 
 export async function runRestore(t: Transport, o: RestoreOptions): Promise<RestoreSummary> {

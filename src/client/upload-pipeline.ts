@@ -19,11 +19,15 @@ import type { GcPacer } from "./gc-pacer.ts";
 import { Limiter } from "./limiter.ts";
 
 /**
- * Plaintext bytes being encoded or uploaded at once. 24 MiB keeps 8 requests of 1-4 MiB chunks
- * busy (measured: the same throughput as 64 MiB on loopback) and is most of the client's
- * working set, so it bounds peak RSS (docs/benchmarks.md).
+ * Bytes being encoded (plaintext) or uploaded (the encoded blob) at once. Each byte in flight
+ * costs more than one in RSS (the encoder's copy, the blob, the request body and the garbage
+ * they leave until the next paced collection), so this is most of the client's working set.
+ * Measured on the 1 GiB benchmark's initial backup into an empty datastore, counting plaintext
+ * until the upload ended: 24 MiB 213-221 MiB peak, 12 MiB 185-189, 8 MiB 176-180, but 8 MiB
+ * was ~1 s slower (10.6-11.6 s vs 9.0-10.6 s); see docs/benchmarks.md for the figures with
+ * blobs counted at their encoded size.
  */
-export const DEFAULT_IN_FLIGHT_BYTES = 24 * 1024 * 1024;
+export const DEFAULT_IN_FLIGHT_BYTES = 8 * 1024 * 1024;
 
 export interface UploadStats {
   /** Chunk references written to indexes (including reused and deduplicated ones). */
@@ -106,17 +110,26 @@ export class ChunkUploader {
     await this.memory.acquire(n);
     this.throwIfFailed();
     let job: Promise<void>;
+    let held = n;
     try {
       // A plain Uint8Array view: the pool copies with .slice() and transfers the copy's buffer,
       // and Buffer#slice does not copy, so a Buffer would have its whole backing store detached.
       const encoded = this.pool.encode(Buffer.isBuffer(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data);
       job = encoded
-        .then((blob) => this.wire.run(1, () => this.sendWithRetry(digest, blob)))
+        .then((blob) => {
+          // The chunk's copy went back to the encoder pool: while it uploads, only the blob
+          // (compressed: ~45 % of the plaintext on the benchmark) is held, so the same memory
+          // keeps more uploads on the wire.
+          const freed = n - Math.min(n, blob.byteLength);
+          this.memory.release(freed);
+          held -= freed;
+          return this.wire.run(1, () => this.sendWithRetry(digest, blob));
+        })
         .catch((err) => {
           this.failure ??= withContext(`upload chunk ${shortDigest(digest)}`, err);
         })
         .finally(() => {
-          this.memory.release(n);
+          this.memory.release(held);
           this.pending.delete(job);
         });
     } catch (err) {

@@ -94,7 +94,17 @@ export class CdcChunker implements Chunker {
   /** Offset in the whole input where the current chunk starts. */
   private chunkOffset = 0;
 
-  constructor(options: Partial<CdcOptions> = {}) {
+  /**
+   * With `reuseBuffer` the chunker keeps one buffer of the max chunk size for the unfinished
+   * chunk: detachPending() copies it there, and a chunk spanning pieces is completed there
+   * instead of in fresh memory. A chunk's data is then valid only until the next push(),
+   * detachPending() or finish(). Fresh memory per piece was garbage (up to two chunk-sized
+   * buffers per piece) that cost page faults and RSS until the next paced collection.
+   */
+  constructor(
+    options: Partial<CdcOptions> = {},
+    private readonly reuseBuffer = false,
+  ) {
     const o = { ...CDC_DEFAULTS, ...options };
     validateCdcOptions(o);
     this.min = o.minSize;
@@ -117,7 +127,7 @@ export class CdcChunker implements Chunker {
         this.owned = false;
         break;
       }
-      const data = this.pendingLength === 0 ? piece.subarray(pos, cut) : joinPieces(this.pending, this.pendingLength, piece.subarray(pos, cut));
+      const data = this.pendingLength === 0 ? piece.subarray(pos, cut) : this.join(piece.subarray(pos, cut));
       out.push({ offset: this.chunkOffset, data });
       this.chunkOffset += data.length;
       this.pending = [];
@@ -134,16 +144,34 @@ export class CdcChunker implements Chunker {
    */
   detachPending(): void {
     if (this.pendingLength === 0 || this.owned) return;
-    this.pending = [joinPieces(this.pending, this.pendingLength, new Uint8Array(0))];
+    this.pending = [this.join(new Uint8Array(0))];
     this.owned = true;
   }
+
+  /** The pending bytes followed by `tail`, in one buffer: the kept one (reuseBuffer) or a fresh one. */
+  private join(tail: Uint8Array): Uint8Array {
+    if (!this.reuseBuffer) return joinPieces(this.pending, this.pendingLength, tail);
+    // pending + tail never exceeds max: a chunk is cut at max at the latest.
+    const buf = (this.kept ??= new Uint8Array(this.max));
+    let at = 0;
+    for (const p of this.pending) {
+      // The pending bytes detached earlier are already at the start of the kept buffer.
+      if (!(at === 0 && p.buffer === buf.buffer && p.byteOffset === 0)) buf.set(p, at);
+      at += p.length;
+    }
+    buf.set(tail, at);
+    return buf.subarray(0, at + tail.length);
+  }
+
+  /** The buffer of the unfinished chunk (reuseBuffer), allocated when first needed. */
+  private kept: Uint8Array | undefined;
 
   /** The pending bytes are one buffer this chunker made (detachPending), none of the caller's. */
   private owned = false;
 
   finish(): Chunk[] {
     if (this.pendingLength === 0) return [];
-    const data = this.pending.length === 1 ? this.pending[0] : joinPieces(this.pending, this.pendingLength, new Uint8Array(0));
+    const data = this.pending.length === 1 ? this.pending[0] : this.join(new Uint8Array(0));
     const chunk = { offset: this.chunkOffset, data };
     this.chunkOffset += data.length;
     this.pending = [];
