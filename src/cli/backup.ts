@@ -7,7 +7,7 @@ import { hostname } from "node:os";
 import { parseArchiveSpecs } from "../client/archive-spec.ts";
 import { runBackup, type ChangeDetection } from "../client/backup.ts";
 import { renderBackupSummary } from "../client/backup-summary.ts";
-import { backupCrypt, connectionArgDefs, keyAndConnection, keyArgDefs, repeatedOption } from "../client/connection.ts";
+import { backupCrypt, backupCryptIdentity, connectionArgDefs, connectWhileUnlocking, keyArgDefs, repeatedOption } from "../client/connection.ts";
 import { interruptSignal } from "../client/interrupt.ts";
 import { Progress, progressModeFor } from "../client/progress.ts";
 import { parseBackupTime, validateBackupId, validateBackupType } from "../datastore/snapshot-path.ts";
@@ -45,7 +45,8 @@ export default defineCommand({
     const backupId = validateBackupId(args["backup-id"] ?? hostname().split(".")[0]!);
     if (args["backup-time"] !== undefined) parseBackupTime(args["backup-time"]);
     const changeDetection = parseChangeDetection(args["change-detection"]);
-    const [crypt, { repo, transport }] = await keyAndConnection(() => backupCrypt(args), args);
+    const cryptIdentity = backupCryptIdentity(args);
+    const { key: crypt, connected: { repo, transport } } = await connectWhileUnlocking(() => backupCrypt(args), args);
     const progress = new Progress(progressModeFor(process.stderr, format !== "text", Boolean(args.quiet)));
     const interrupt = interruptSignal("backup");
     const summary = await runBackup(transport, {
@@ -56,6 +57,7 @@ export default defineCommand({
       backupTime: args["backup-time"],
       archives,
       crypt,
+      cryptIdentity,
       exclude: repeatedOption(rawArgs, "exclude"),
       changeDetection,
       progress,

@@ -6,7 +6,7 @@
 import { loadKeyfile, readKeyfileInfo } from "../keys/index.ts";
 import { defaultPassphraseIo, obtainPassphrase, PASSPHRASE_ENV, readPassphraseFile } from "../keys/passphrase.ts";
 import { UsageError } from "../util/errors.ts";
-import { CryptConfig, type ClientCryptMode } from "./crypt.ts";
+import { CryptConfig, type ClientCryptMode, type CryptIdentity } from "./crypt.ts";
 import { connect, type ApiClient } from "./http.ts";
 import { parseRepository, type Repository } from "./repository.ts";
 import { apiTransport, type Transport } from "./transport.ts";
@@ -95,16 +95,26 @@ export async function keyringFrom(args: KeyArgs, env: Record<string, string | un
  * forgotten --keyfile never silently produces an unencrypted backup.
  */
 export async function backupCrypt(args: KeyArgs, env: Record<string, string | undefined> = process.env): Promise<CryptConfig> {
+  if (backupCryptIdentity(args, env).mode === "none") return CryptConfig.none();
+  return (await keyringFrom(args, env))!;
+}
+
+/**
+ * What a backup's key will be, from the arguments and the keyfile's public part (no
+ * passphrase): the session can start with it while scrypt unlocks the key (runBackup).
+ * Refuses what backupCrypt would refuse.
+ */
+export function backupCryptIdentity(args: KeyArgs, env: Record<string, string | undefined> = process.env): CryptIdentity {
   const mode = parseCryptMode(args["crypt-mode"]);
   if (mode === "none") {
     if (args.keyfile) throw new UsageError("--crypt-mode none and --keyfile contradict each other");
-    return CryptConfig.none();
+    return { mode };
   }
-  const crypt = await keyringFrom(args, env);
-  if (!crypt) {
+  const file = args.keyfile ?? env.IBS_KEYFILE;
+  if (!file) {
     throw new UsageError("no keyfile for an encrypted backup", "pass --keyfile FILE (or set IBS_KEYFILE; create one with `ironcore-backup key create FILE`), or --crypt-mode none for an unencrypted backup");
   }
-  return crypt;
+  return { mode, fingerprint: readKeyfileInfo(file).fingerprint };
 }
 
 function parseCryptMode(v: string | undefined): ClientCryptMode {
@@ -132,14 +142,27 @@ export function repeatedOption(rawArgs: readonly string[], name: string): string
 
 /**
  * Unlocks the keyfile and connects at the same time: scrypt (~130-300 ms) runs off the main
- * thread while TLS, login and the session start go on. Only when both would ask on the terminal
- * (keyfile passphrase and password) are they done one after the other, so prompts never mix.
+ * thread while TLS and login go on. Only when both would ask on the terminal (keyfile
+ * passphrase and password) are they done one after the other, so prompts never mix.
  */
 export async function keyAndConnection<C>(
-  unlockKey: () => Promise<C>,
+  unlock: () => Promise<C>,
   args: ConnectionArgs & KeyArgs,
   env: Record<string, string | undefined> = process.env,
 ): Promise<[C, Connected]> {
+  const { key, connected } = await connectWhileUnlocking(unlock, args, env);
+  return [await key, connected];
+}
+
+/**
+ * As keyAndConnection, but answers as soon as the connection is up, with the key still being
+ * unlocked (a promise): a backup starts its session meanwhile (runBackup's cryptIdentity).
+ */
+export async function connectWhileUnlocking<C>(
+  unlockKey: () => Promise<C>,
+  args: ConnectionArgs & KeyArgs,
+  env: Record<string, string | undefined> = process.env,
+): Promise<{ key: Promise<C>; connected: Connected }> {
   // scrypt's 64 MiB of scratch memory stays in the process after it is freed, until a full
   // collection hands it back: without one it overlapped the backup or restore that starts next
   // (measured: the unchanged re-backup's peak 146-154 -> 131 MiB; the collection takes ~10-20 ms).
@@ -151,8 +174,10 @@ export async function keyAndConnection<C>(
   const keyMayPrompt = (args.keyfile ?? env.IBS_KEYFILE) !== undefined && !env[PASSPHRASE_ENV] && args["passphrase-file"] === undefined;
   const passwordMayPrompt = args["password-file"] === undefined && !env.IBS_PASSWORD;
   if (keyMayPrompt && passwordMayPrompt) {
-    const c = await unlock();
-    return [c, await connectRepository(args, env)];
+    const key = await unlock();
+    return { key: Promise.resolve(key), connected: await connectRepository(args, env) };
   }
-  return Promise.all([unlock(), connectRepository(args, env)]);
+  const key = unlock();
+  key.catch(() => {}); // a failed connection wins; the key's failure is seen by whoever awaits it
+  return { key, connected: await connectRepository(args, env) };
 }

@@ -8,6 +8,12 @@ import type { Keyring } from "../keys/index.ts";
 
 export type ClientCryptMode = "encrypt" | "none";
 
+/** What is known of a key before it is unlocked: the mode and the keyfile's fingerprint. */
+export interface CryptIdentity {
+  mode: ClientCryptMode;
+  fingerprint?: string;
+}
+
 /** Largest chunk a client produces or accepts (fixed chunks are 4 MiB; blobs and indexes are files, not chunks). */
 export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
 

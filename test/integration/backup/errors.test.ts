@@ -51,7 +51,7 @@ test("restoring with another key names the key the snapshot needs", () => {
   expect(none.stderr).toContain(`is encrypted with key ${node.keyFingerprint}`);
 });
 
-test("a wrong key passphrase is refused before anything is sent", () => {
+test("a wrong key passphrase is refused with its own error and leaves no snapshot", () => {
   const locked = join(node.dir, "locked.key");
   fs.writeFileSync(join(node.dir, "pass"), "correct horse battery\n");
   expect(ibs(["key", "create", locked, "--passphrase-file", join(node.dir, "pass")]).code).toBe(0);
