@@ -45,8 +45,10 @@ export async function backupTree(ctx: BackupContext, spec: ArchiveSpec, opts: Tr
   }));
   const lookup: PreviousLookup | undefined = prev?.lookup
     ? (path, st) => {
-        filesChecked++;
-        ctx.gc?.noteEntry();
+        // An unchanged file leaves little garbage (its records are copied): pacing full
+        // collections on every fourth lookup saves ~0.1 s of an unchanged 1 GiB re-backup
+        // for ~20 MiB more at its peak, still below the restore's (docs/benchmarks.md).
+        if ((++filesChecked & 3) === 0) ctx.gc?.noteEntry();
         return prev.lookup!(path, st);
       }
     : undefined;
