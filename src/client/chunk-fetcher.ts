@@ -46,15 +46,11 @@ export interface ChunkFetcherOptions {
 export class ChunkFetcher {
   readonly stats: FetcherStats = { chunks: 0, wireBytes: 0, bytes: 0, cacheHits: 0 };
   /** Chunks read at least once, least recently used first. */
-  private readonly cache = new Map<string, Uint8Array>();
-  private cached = 0;
+  private readonly cache: BytesBoundedMap;
   /** Chunks fetched ahead, not read yet, oldest first. */
-  private readonly ready = new Map<string, Uint8Array>();
-  private readyTotal = 0;
+  private readonly ready: BytesBoundedMap;
   private readonly inFlight = new Map<string, InFlight>();
   private readonly wire: Limiter;
-  private readonly cacheBytes: number;
-  private readonly readyBytes: number;
   private readonly decode: DecodeChunk;
 
   constructor(
@@ -63,8 +59,9 @@ export class ChunkFetcher {
     options: ChunkFetcherOptions = {},
   ) {
     this.wire = new Limiter(options.maxInFlight ?? 8);
-    this.cacheBytes = options.cacheBytes ?? 128 * 1024 * 1024;
-    this.readyBytes = options.readyBytes ?? Math.max(this.cacheBytes, 32 * 1024 * 1024);
+    const cacheBytes = options.cacheBytes ?? 128 * 1024 * 1024;
+    this.cache = new BytesBoundedMap(cacheBytes);
+    this.ready = new BytesBoundedMap(options.readyBytes ?? Math.max(cacheBytes, 32 * 1024 * 1024));
     this.decode = options.decode ?? (async (blob, digest) => crypt.decodeChunk(blob, digest));
     this.gc = options.gc;
   }
@@ -73,19 +70,16 @@ export class ChunkFetcher {
 
   /** The plaintext of a chunk. */
   get(digest: string): Promise<Uint8Array> {
-    const hit = this.cache.get(digest);
+    const hit = this.cache.take(digest);
     if (hit) {
       this.stats.cacheHits++;
-      this.cache.delete(digest); // most recently used goes last
-      this.cache.set(digest, hit);
+      this.cache.add(digest, hit); // most recently used goes last
       return Promise.resolve(hit);
     }
-    const ahead = this.ready.get(digest);
+    const ahead = this.ready.take(digest);
     if (ahead) {
       this.stats.cacheHits++;
-      this.ready.delete(digest);
-      this.readyTotal -= ahead.byteLength;
-      this.remember(digest, ahead);
+      this.cache.add(digest, ahead);
       return Promise.resolve(ahead);
     }
     const f = this.inFlight.get(digest) ?? this.start(digest);
@@ -106,7 +100,7 @@ export class ChunkFetcher {
 
   /** Bytes held: chunks read (LRU) and chunks fetched ahead, not read yet. */
   get heldBytes(): { cached: number; ready: number } {
-    return { cached: this.cached, ready: this.readyTotal };
+    return { cached: this.cache.total, ready: this.ready.total };
   }
 
   private start(digest: string): InFlight {
@@ -114,8 +108,7 @@ export class ChunkFetcher {
     f.promise = this.load(digest)
       .then((data) => {
         // Asked for while it was on its way: read now, so it goes where read chunks go.
-        if (f.wanted) this.remember(digest, data);
-        else this.keepReady(digest, data);
+        (f.wanted ? this.cache : this.ready).add(digest, data);
         return data;
       })
       .finally(() => this.inFlight.delete(digest));
@@ -138,25 +131,39 @@ export class ChunkFetcher {
     this.gc?.noteBytes(data.byteLength);
     return data;
   }
+}
 
-  private remember(digest: string, data: Uint8Array): void {
-    if (data.byteLength > this.cacheBytes) return;
-    this.cache.set(digest, data);
-    this.cached += data.byteLength;
-    for (const [d, v] of this.cache) {
-      if (this.cached <= this.cacheBytes) break;
-      this.cache.delete(d);
-      this.cached -= v.byteLength;
-    }
+/** Chunks by digest in insertion order, bounded by bytes: adding past the bound drops the oldest. */
+class BytesBoundedMap {
+  private readonly map = new Map<string, Uint8Array>();
+  total = 0;
+
+  constructor(private readonly limit: number) {}
+
+  has(digest: string): boolean {
+    return this.map.has(digest);
   }
 
-  private keepReady(digest: string, data: Uint8Array): void {
-    this.ready.set(digest, data);
-    this.readyTotal += data.byteLength;
-    for (const [d, v] of this.ready) {
-      if (this.readyTotal <= this.readyBytes) break;
-      this.ready.delete(d);
-      this.readyTotal -= v.byteLength;
+  /** Removes and returns a chunk. */
+  take(digest: string): Uint8Array | undefined {
+    const v = this.map.get(digest);
+    if (v) {
+      this.map.delete(digest);
+      this.total -= v.byteLength;
+    }
+    return v;
+  }
+
+  /** Adds a chunk as the newest (one larger than the bound is not kept). */
+  add(digest: string, data: Uint8Array): void {
+    if (data.byteLength > this.limit) return;
+    this.take(digest);
+    this.map.set(digest, data);
+    this.total += data.byteLength;
+    for (const [d, v] of this.map) {
+      if (this.total <= this.limit) break;
+      this.map.delete(d);
+      this.total -= v.byteLength;
     }
   }
 }
