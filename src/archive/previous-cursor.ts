@@ -12,7 +12,7 @@
  * (and with encryption, AEAD tags) already vouch for the bytes.
  */
 import { RECORD_HEADER_SIZE, TAG, TAG_CLASS, metaError, tagClass } from "./format.ts";
-import { joinPath } from "./records.ts";
+import { joinPath, recordCrcOf } from "./records.ts";
 import type { RandomAccess } from "./source.ts";
 
 /** The entry under the cursor. Its byte positions are valid until the next `advance`. */
@@ -157,7 +157,7 @@ export class PreviousCursor {
 
   private checkCrc(at: number, len: number): void {
     const stored = this.view.getUint32(at + 8, true);
-    const crc = Bun.hash.crc32(this.buf.subarray(at + RECORD_HEADER_SIZE, at + len), Bun.hash.crc32(this.buf.subarray(at, at + 8))) >>> 0;
+    const crc = recordCrcOf(this.buf.subarray(at, at + 8), this.buf.subarray(at + RECORD_HEADER_SIZE, at + len));
     if (crc !== stored) {
       throw metaError(this.bufStart + at, `record (tag 0x${this.view.getUint32(at, true).toString(16)}): CRC32 mismatch (stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)})`);
     }

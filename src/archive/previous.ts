@@ -19,7 +19,7 @@ import { type ArchiveEntry, type Extent, RECORD_HEADER_SIZE, S_IF, S_IFMT, TAG, 
 import { formatPath, comparePaths } from "./paths.ts";
 import { PreviousCursor, type CursorEntry } from "./previous-cursor.ts";
 import type { ArchiveReader } from "./reader.ts";
-import { checkExtents, decodeSparse, decodeXattr } from "./records.ts";
+import { checkExtents, decodeSparse, decodeXattr, ENTRY_FIELD, FILE_FIELD } from "./records.ts";
 import type { PreviousFile, PreviousLookup } from "./writer.ts";
 
 export interface PreviousLookupStats {
@@ -27,8 +27,6 @@ export interface PreviousLookupStats {
   misses: number;
 }
 
-/** Bytes of a FILE entry body after the name: flags..size (48) + payload offset, length (16) + sha256 (32). */
-const FILE_BODY_AFTER_NAME = 48 + 16 + 32;
 const TWO_53 = 2 ** 53;
 /** Shared by hits without xattrs (nobody modifies a hit's xattrs). */
 const NO_XATTRS: Array<[Uint8Array, Uint8Array]> = [];
@@ -60,7 +58,7 @@ export function createPreviousLookup(previous: ArchiveReader, options: { windowB
     }
   };
 
-  const answer = (c: PreviousCursor, e: CursorEntry | undefined, path: Uint8Array, st: WalkStat): PreviousFile | undefined | Promise<PreviousFile | undefined> => {
+  const answer = (c: PreviousCursor, e: CursorEntry | undefined, st: WalkStat): PreviousFile | undefined | Promise<PreviousFile | undefined> => {
     if (e === undefined || !exact) {
       stats.misses++;
       return undefined;
@@ -74,20 +72,23 @@ export function createPreviousLookup(previous: ArchiveReader, options: { windowB
   const fileHit = (c: PreviousCursor, e: CursorEntry, st: WalkStat): PreviousFile | undefined => {
     const v = c.view;
     const at = e.bodyAt + 2 + v.getUint16(e.bodyAt, true);
-    if (e.bodyLength !== at - e.bodyAt + FILE_BODY_AFTER_NAME) throw metaError(e.offset, `${formatPath(e.path)}: file entry of ${e.bodyLength} bytes has the wrong length`);
-    const mode = v.getUint32(at + 4, true);
+    if (e.bodyLength !== at - e.bodyAt + FILE_FIELD.end) throw metaError(e.offset, `${formatPath(e.path)}: file entry of ${e.bodyLength} bytes has the wrong length`);
+    const mode = v.getUint32(at + ENTRY_FIELD.mode, true);
     if ((mode & S_IFMT) !== S_IF.file) throw metaError(e.offset, `${formatPath(e.path)}: file entry has mode 0${mode.toString(8)} of another file type`);
     const same =
       st instanceof NativeStat
-        ? st.sameAs(v, at + 16)
-        : v.getBigUint64(at + 40, true) === st.size && v.getBigInt64(at + 24, true) === st.mtimeNs && v.getBigInt64(at + 32, true) === st.ctimeNs && v.getBigUint64(at + 16, true) === st.ino;
+        ? st.sameAs(v, at)
+        : v.getBigUint64(at + ENTRY_FIELD.size, true) === st.size &&
+          v.getBigInt64(at + ENTRY_FIELD.mtimeNs, true) === st.mtimeNs &&
+          v.getBigInt64(at + ENTRY_FIELD.ctimeNs, true) === st.ctimeNs &&
+          v.getBigUint64(at + ENTRY_FIELD.ino, true) === st.ino;
     if (!same) {
       stats.misses++;
       return undefined;
     }
     const size = Number(st.size);
-    const payloadOffset = u53(v, at + 48, e, "payload offset");
-    const payloadLength = u53(v, at + 56, e, "payload length");
+    const payloadOffset = u53(v, at + FILE_FIELD.payloadOffset, e, "payload offset");
+    const payloadLength = u53(v, at + FILE_FIELD.payloadLength, e, "payload length");
     const xattrs: Array<[Uint8Array, Uint8Array]> = e.attrs.length > 0 ? [] : NO_XATTRS;
     let extents: Extent[] | undefined;
     for (const a of e.attrs) {
@@ -114,7 +115,7 @@ export function createPreviousLookup(previous: ArchiveReader, options: { windowB
     // Copies (slice), not views: a view of a small copy would make JSC move its storage.
     const windowAt = e.bodyAt - RECORD_HEADER_SIZE;
     const record = e.knownAttrs ? c.buf.slice(windowAt, windowAt + (e.end - e.offset)) : undefined;
-    const sha256 = c.buf.slice(at + 64, at + 96);
+    const sha256 = c.buf.slice(at + FILE_FIELD.sha256, at + FILE_FIELD.end);
     return { payloadOffset, payloadLength, size, sha256, extents, xattrs, record };
   };
 
@@ -140,7 +141,7 @@ export function createPreviousLookup(previous: ArchiveReader, options: { windowB
     }
     for (;;) {
       const e = seek(cursor, path);
-      if (e !== NEED_DATA) return answer(cursor, e, path, st);
+      if (e !== NEED_DATA) return answer(cursor, e, st);
       await cursor.fill();
     }
   };
@@ -152,7 +153,7 @@ export function createPreviousLookup(previous: ArchiveReader, options: { windowB
     lastAsked = path;
     if (!cursor) return slow(path, st);
     const e = seek(cursor, path);
-    return e === NEED_DATA ? slow(path, st) : answer(cursor, e, path, st);
+    return e === NEED_DATA ? slow(path, st) : answer(cursor, e, st);
   };
   return Object.assign(lookup, { stats });
 }

@@ -265,8 +265,17 @@ export type EntryExtra =
   | { kind: "chr" | "blk"; major: number; minor: number }
   | { kind: "hardlink"; targetOffset: number; targetPath: Uint8Array };
 
+/**
+ * Where an entry body's fixed fields sit, counted from the end of its name (u16 length + name
+ * bytes): the layout encodeEntryBody writes, and what change detection reads in place
+ * (previous.ts, record-copy.ts, stat-at.ts) without decoding the entry.
+ */
+export const ENTRY_FIELD = { flags: 0, mode: 4, uid: 8, gid: 12, ino: 16, mtimeNs: 24, ctimeNs: 32, size: 40, end: 48 } as const;
+/** A FILE entry's fields after the fixed ones, counted the same way. */
+export const FILE_FIELD = { payloadOffset: 48, payloadLength: 56, sha256: 64, end: 96 } as const;
+
 /** Bytes of an entry body before its kind-specific part: name length, name, stat. */
-const ENTRY_FIXED = 2 + 4 * 4 + 8 * 4;
+const ENTRY_FIXED = 2 + ENTRY_FIELD.end;
 
 /**
  * One allocation of the exact size, written through one DataView: entries are encoded once per
@@ -300,21 +309,23 @@ export function encodeEntryBody(name: Uint8Array, st: EntryStat, extra: EntryExt
   v.setUint16(at, name.byteLength, true);
   out.set(name, 2);
   at = 2 + name.byteLength;
-  v.setUint32(at, st.flags, true);
-  v.setUint32(at + 4, st.mode, true);
-  v.setUint32(at + 8, st.uid, true);
-  v.setUint32(at + 12, st.gid, true);
-  v.setBigUint64(at + 16, st.ino, true);
-  v.setBigInt64(at + 24, st.mtimeNs, true);
-  v.setBigInt64(at + 32, st.ctimeNs, true);
-  v.setBigUint64(at + 40, BigInt(st.size), true);
-  at += 48;
+  v.setUint32(at + ENTRY_FIELD.flags, st.flags, true);
+  v.setUint32(at + ENTRY_FIELD.mode, st.mode, true);
+  v.setUint32(at + ENTRY_FIELD.uid, st.uid, true);
+  v.setUint32(at + ENTRY_FIELD.gid, st.gid, true);
+  v.setBigUint64(at + ENTRY_FIELD.ino, st.ino, true);
+  v.setBigInt64(at + ENTRY_FIELD.mtimeNs, st.mtimeNs, true);
+  v.setBigInt64(at + ENTRY_FIELD.ctimeNs, st.ctimeNs, true);
+  v.setBigUint64(at + ENTRY_FIELD.size, BigInt(st.size), true);
   switch (extra.kind) {
     case "file":
-      v.setBigUint64(at, BigInt(extra.payloadOffset), true);
-      v.setBigUint64(at + 8, BigInt(extra.payloadLength), true);
-      out.set(extra.sha256, at + 16);
-      break;
+      v.setBigUint64(at + FILE_FIELD.payloadOffset, BigInt(extra.payloadOffset), true);
+      v.setBigUint64(at + FILE_FIELD.payloadLength, BigInt(extra.payloadLength), true);
+      out.set(extra.sha256, at + FILE_FIELD.sha256);
+      return out;
+  }
+  at += ENTRY_FIELD.end;
+  switch (extra.kind) {
     case "symlink":
       out.set(extra.target, at);
       break;

@@ -10,6 +10,7 @@
  */
 import { ptr } from "bun:ffi";
 import { makeDev } from "./format.ts";
+import { ENTRY_FIELD } from "./records.ts";
 import { NativeError, nativeSupport, statxInto } from "./native.ts";
 
 /** The stat fields the writer and change detection use; fs.BigIntStats has them all. */
@@ -102,14 +103,16 @@ export class NativeStat implements WalkStat {
     return makeDev(this.rdevMajor, this.rdevMinor);
   }
   /**
-   * Whether size, mtime, ctime and inode equal the little-endian fields of an entry record
-   * (ino at `at`, then mtime ns, ctime ns, size: four u64/i64), compared as 32-bit words: change
-   * detection asks this for every file, and building the BigInts cost ~10 allocations a file.
+   * Whether size, mtime, ctime and inode equal those of an entry record whose fixed fields start
+   * at `at` (records.ts ENTRY_FIELD), compared as 32-bit words: change detection asks this for
+   * every file, and building the BigInts cost ~10 allocations a file.
    */
   sameAs(v: DataView, at: number): boolean {
-    if (v.getUint32(at, true) !== this.inoLo || v.getUint32(at + 4, true) !== this.inoHi) return false;
-    if (v.getUint32(at + 24, true) !== this.sizeLo || v.getUint32(at + 28, true) !== this.sizeHi) return false;
-    return sameNs(v, at + 8, this.mSec, this.mNsec) && sameNs(v, at + 16, this.cSec, this.cNsec);
+    const ino = at + ENTRY_FIELD.ino;
+    const size = at + ENTRY_FIELD.size;
+    if (v.getUint32(ino, true) !== this.inoLo || v.getUint32(ino + 4, true) !== this.inoHi) return false;
+    if (v.getUint32(size, true) !== this.sizeLo || v.getUint32(size + 4, true) !== this.sizeHi) return false;
+    return sameNs(v, at + ENTRY_FIELD.mtimeNs, this.mSec, this.mNsec) && sameNs(v, at + ENTRY_FIELD.ctimeNs, this.cSec, this.cNsec);
   }
 
   /** The small fields as numbers: what the writer wants, without BigInts. */

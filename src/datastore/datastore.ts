@@ -154,10 +154,6 @@ export class Datastore implements AccessGuard {
     this.assert("write", "store chunks");
     const deadline = Date.now() + CONDEMNED_WAIT_MS;
     for (;;) {
-      if (this.catalog.chunkOpPending(digest)) {
-        await this.awaitChunkOp(digest, deadline);
-        continue;
-      }
       const start = this.catalog.chunkWriteStarted(digest);
       if (start === "condemned") {
         await this.awaitCondemned(digest, deadline);
@@ -174,7 +170,9 @@ export class Datastore implements AccessGuard {
       if (this.catalog.chunkStored(digest, stored)) return { ...result, storedSize: stored };
       // GC condemned the existing row after our touch (possible only without a writer epoch
       // older than its cutoff), or verify is moving the object found aside as corrupt: the
-      // object may be gone, so store it again.
+      // object may be gone, so store it again (after the move: only a refusal asks, which keeps
+      // the query off the path of every upload).
+      if (this.catalog.chunkOpPending(digest)) await this.awaitChunkOp(digest, deadline);
     }
   }
 

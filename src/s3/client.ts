@@ -118,10 +118,6 @@ export async function connectS3(config: S3EndpointConfig, opts: S3ClientOptions 
     endpoint: config.endpoint,
     forcePathStyle: config.pathStyle,
     maxAttempts: 1,
-    // No `Expect: 100-continue` (the SDK adds it to bodies of 2 MiB and more): with our own
-    // agents the SDK sends the body without waiting for the 100 anyway, so the header buys
-    // nothing and costs an interim answer per PUT (measured: ~25% of the CPU of a 3 MiB PUT).
-    expectContinueHeader: false,
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
     // Without a stored key the SDK walks its default chain: env, shared config, SSO, instance role.

@@ -104,6 +104,8 @@ export function ibsAdapter(getCommand: () => string[], opts: IbsAdapterOptions =
   }
 
   const s3LocalDir = () => join(dataDir, "s3-local");
+  /** Bytes of the objects s3rver holds (its object files, not its metadata files). */
+  const s3ObjectBytes = () => (s3 ? treeBytes(s3.dir, (f) => f.endsWith("._S3rver_object")) : 0);
 
   async function createS3Store(): Promise<void> {
     s3 = await startS3rver({ runtime: opts.s3rverRuntime ?? "node" });
@@ -119,7 +121,7 @@ export function ibsAdapter(getCommand: () => string[], opts: IbsAdapterOptions =
   function s3Requests(): string {
     const stats = JSON.parse(runChecked([...bin, "datastore", "stats", store, "--data-dir", dataDir, "--output-format", "json"], { env, what: "ironcore-backup datastore stats" }));
     const requests: Record<string, { requests: number }> = stats.s3?.requests ?? {};
-    const gib = (s3 ? treeBytes(s3.dir, (f) => f.endsWith("._S3rver_object")) : 0) / 2 ** 30;
+    const gib = s3ObjectBytes() / 2 ** 30;
     const kinds = Object.entries(requests).map(([kind, c]) => `${kind} ${c.requests} (${gib > 0 ? (c.requests / gib).toFixed(0) : "-"}/GiB)`);
     return `S3 requests of all steps: ${kinds.join(", ")}`;
   }
@@ -208,7 +210,7 @@ export function ibsAdapter(getCommand: () => string[], opts: IbsAdapterOptions =
       return { measured: m, paths };
     },
     // S3: the local directory (catalog; no cached chunks with --cache-size 0) plus s3rver's object files (not its metadata files).
-    storedBytes: () => (s3 ? treeBytes(s3LocalDir()) + treeBytes(s3.dir, (f) => f.endsWith("._S3rver_object")) : treeBytes(join(dataDir, "datastores", store))),
+    storedBytes: () => (s3 ? treeBytes(s3LocalDir()) + s3ObjectBytes() : treeBytes(join(dataDir, "datastores", store))),
     notes() {
       const hwm = server ? vmHwm(server.pid) : NaN;
       const extra = Number.isFinite(hwm) ? [`server (run all) peak RSS ${(hwm / 2 ** 20).toFixed(0)} MiB`] : [];
