@@ -5,7 +5,6 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
-import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { ArchiveFormatError, TAG } from "../../../src/archive/format.ts";
 import { setXattr } from "../../../src/archive/native.ts";
@@ -13,7 +12,7 @@ import { createPreviousLookup } from "../../../src/archive/previous.ts";
 import { decodeRecordHeader } from "../../../src/archive/records.ts";
 import { MemorySink } from "../../../src/archive/sinks.ts";
 import type { ReuseSink } from "../../../src/archive/writer.ts";
-import { type MemoryArchive, archive, buildTree, openArchive, rmrf, tempDir } from "./tree.ts";
+import { type MemoryArchive, archive, openArchive, rmrf, treeFixture } from "./tree.ts";
 
 function verbatimReuse(previous: Uint8Array, out: MemorySink): ReuseSink {
   return async (req) => ({
@@ -34,10 +33,7 @@ let work: string;
 let src: string;
 let first: MemoryArchive;
 beforeAll(async () => {
-  work = await tempDir("previous-cursor");
-  src = join(work, "src");
-  await fsp.mkdir(src);
-  await buildTree(src);
+  ({ work, src } = await treeFixture("previous-cursor"));
   // Long names and a long xattr: records larger than the small windows below.
   fs.writeFileSync(join(src, "n".repeat(200)), "long name\n");
   fs.writeFileSync(join(src, "with-xattr"), "x\n");

@@ -4,7 +4,6 @@
  * writes, for plain, sparse, hardlinked and xattr-carrying files.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { createPreviousLookup } from "../../../src/archive/previous.ts";
 import { patchCopiedFileRecord } from "../../../src/archive/record-copy.ts";
@@ -13,7 +12,7 @@ import { TAG } from "../../../src/archive/format.ts";
 import { MemorySink } from "../../../src/archive/sinks.ts";
 import type { PreviousLookup, ReuseSink } from "../../../src/archive/writer.ts";
 import { extractArchive } from "../../../src/archive/reader.ts";
-import { type MemoryArchive, archive, buildTree, diffSnapshots, openArchive, rmrf, snapshot, tempDir } from "./tree.ts";
+import { type MemoryArchive, archive, diffSnapshots, openArchive, rmrf, snapshot, treeFixture } from "./tree.ts";
 
 /** Reuses every run verbatim (no padding): enough to exercise the metadata side. */
 function verbatimReuse(previous: Uint8Array, out: MemorySink): ReuseSink {
@@ -40,10 +39,7 @@ async function second(root: string, prev: MemoryArchive, strip: boolean) {
 let work: string;
 let src: string;
 beforeAll(async () => {
-  work = await tempDir("record-copy");
-  src = join(work, "src");
-  await fsp.mkdir(src);
-  await buildTree(src);
+  ({ work, src } = await treeFixture("record-copy"));
 });
 afterAll(() => rmrf(work));
 

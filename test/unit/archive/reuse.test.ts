@@ -11,7 +11,7 @@ import { createPreviousLookup } from "../../../src/archive/previous.ts";
 import { type ArchiveReader, extractArchive } from "../../../src/archive/reader.ts";
 import { MemorySink } from "../../../src/archive/sinks.ts";
 import type { ReuseRequest, ReuseSink, WriterOptions } from "../../../src/archive/writer.ts";
-import { type MemoryArchive, archive, buildTree, diffSnapshots, openArchive, rmrf, snapshot, tempDir } from "./tree.ts";
+import { type MemoryArchive, archive, buildTree, diffSnapshots, openArchive, rmrf, snapshot, treeFixture } from "./tree.ts";
 
 /**
  * Test double of the chunk pipeline: the previous payload is cut into fixed chunks; a reuse
@@ -64,10 +64,7 @@ let src: string;
 let first: MemoryArchive;
 
 beforeAll(async () => {
-  work = await tempDir("reuse");
-  src = join(work, "src");
-  await fsp.mkdir(src);
-  await buildTree(src);
+  ({ work, src } = await treeFixture("reuse"));
   await addManyFiles(src);
   first = await archive(src);
 });

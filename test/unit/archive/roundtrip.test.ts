@@ -4,17 +4,14 @@ import { join } from "node:path";
 import { FLAG } from "../../../src/archive/format.ts";
 import { formatPath } from "../../../src/archive/paths.ts";
 import { ArchiveReader, describeEntry, extractArchive, fileSource } from "../../../src/archive/reader.ts";
-import { BIG_SIZE, SPARSE_SIZE, type MemoryArchive, archive, b, buildTree, diffSnapshots, openArchive, rmrf, snapshot, tempDir } from "./tree.ts";
+import { BIG_SIZE, SPARSE_SIZE, type MemoryArchive, archive, b, diffSnapshots, openArchive, rmrf, snapshot, treeFixture } from "./tree.ts";
 
 let work: string;
 let src: string;
 let arc: MemoryArchive;
 
 beforeAll(async () => {
-  work = await tempDir("roundtrip");
-  src = join(work, "src");
-  await fsp.mkdir(src);
-  await buildTree(src);
+  ({ work, src } = await treeFixture("roundtrip"));
   arc = await archive(src);
 });
 

@@ -60,6 +60,15 @@ const at = (root: string, rel: string | Buffer): Buffer => Buffer.concat([u(root
  * Builds the reference tree. Names include spaces, a newline and bytes that are not UTF-8.
  * Returns the relative paths (latin1 view) of the regular files with content.
  */
+/** A temp work dir with the test tree built in `<work>/src`: the setup of most archive tests. */
+export async function treeFixture(label: string): Promise<{ work: string; src: string }> {
+  const work = await tempDir(label);
+  const src = join(work, "src");
+  await fsp.mkdir(src);
+  await buildTree(src);
+  return { work, src };
+}
+
 export async function buildTree(root: string): Promise<void> {
   const mk = (rel: string | Buffer, mode = 0o755) => fsp.mkdir(at(root, rel), { mode });
   const put = (rel: string | Buffer, data: string | Uint8Array, mode = 0o644) => fsp.writeFile(at(root, rel), data, { mode });
