@@ -9,6 +9,7 @@
 import type { ApplyOptions, ExtractWarning } from "./extract-fs.ts";
 import { OpRunner } from "./extract-ops.ts";
 import type { PackedDataOp, WriterOp, WriterReply } from "./extract-writers.ts";
+import { collectGarbage } from "../util/collect-garbage.ts";
 
 declare const self: Worker;
 
@@ -32,6 +33,6 @@ self.onmessage = (event: MessageEvent) => {
   self.postMessage(reply, m.data ? [m.data] : []);
   if (r.bytesWritten >= GC_EVERY_BYTES) {
     r.bytesWritten = 0;
-    Bun.gc(true);
+    collectGarbage();
   }
 };

@@ -4,13 +4,14 @@
  * {id, data} or {id, error} out; buffers are transferred.
  */
 import { decodeBlob } from "../datastore/blob.ts";
+import { collectGarbage } from "../util/collect-garbage.ts";
 
 declare const self: Worker;
 
 let dataKeys = new Map<number, Uint8Array>();
 let digestKey: Uint8Array | undefined;
 const MAX_CHUNK = 16 * 1024 * 1024;
-/** Collect once per 64 MiB decoded: each chunk leaves fresh garbage behind (see encoder-worker.ts). */
+/** Collect once per 16 MiB decoded: each chunk leaves fresh garbage behind (util/collect-garbage.ts). */
 const GC_EVERY_BYTES = 16 * 1024 * 1024;
 let sinceGc = 0;
 
@@ -35,7 +36,7 @@ self.onmessage = (event: MessageEvent) => {
     sinceGc += data.byteLength;
     if (sinceGc >= GC_EVERY_BYTES) {
       sinceGc = 0;
-      Bun.gc(true);
+      collectGarbage();
     }
   } catch (err) {
     self.postMessage({ id: m.id, error: (err as Error).message, name: (err as Error).name });

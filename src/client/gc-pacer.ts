@@ -11,6 +11,8 @@
  * collections every 32 MiB: 9.0 s, 213 MiB peak; every 64 MiB: 9.2 s, 239 MiB; every 128 MiB:
  * 8.6 s, 286 MiB; none paced (async hints only): 8.0 s, 363 MiB; before any of this, 625 MiB.
  */
+import { collectGarbage } from "../util/collect-garbage.ts";
+
 export interface GcPacerOptions {
   everyBytes?: number;
   everyEntries?: number;
@@ -44,7 +46,7 @@ export class GcPacer {
     this.bytes = 0;
     this.entries = 0;
     const t = performance.now();
-    Bun.gc(true);
+    collectGarbage();
     this.stats.collections++;
     this.stats.ms += performance.now() - t;
   }

@@ -5,6 +5,7 @@
  * transferred (`input` is the data's buffer, handed back for reuse).
  */
 import { encodeBlob, type EncodeOptions } from "../datastore/blob.ts";
+import { collectGarbage } from "../util/collect-garbage.ts";
 
 declare const self: Worker;
 
@@ -26,7 +27,7 @@ self.onmessage = (event: MessageEvent<{ id: number; data: Uint8Array; options: E
     sinceGc += data.byteLength;
     if (sinceGc >= GC_EVERY_BYTES) {
       sinceGc = 0;
-      Bun.gc(true);
+      collectGarbage();
     }
   } catch (err) {
     self.postMessage({ id, error: (err as Error).message });
