@@ -197,9 +197,13 @@ export const META_CACHE_BYTES = 16 * 1024 * 1024;
 export const DATA_CACHE_BYTES = 16 * 1024 * 1024;
 export const DATA_READY_BYTES = 24 * 1024 * 1024;
 
-export function streamFetchers(fetchRaw: FetchRaw, crypt: CryptConfig, o: { parallel?: number; decode?: DecodeChunk; gc?: GcPacer } = {}): StreamFetchers & { stats(): FetcherStats } {
+export function streamFetchers(
+  fetchRaw: FetchRaw,
+  crypt: CryptConfig,
+  o: { parallel?: number; decode?: DecodeChunk; decodePayload?: DecodeChunk; gc?: GcPacer } = {},
+): StreamFetchers & { stats(): FetcherStats } {
   const meta = new ChunkFetcher(fetchRaw, crypt, { maxInFlight: 4, cacheBytes: META_CACHE_BYTES, decode: o.decode, gc: o.gc });
-  const data = new ChunkFetcher(fetchRaw, crypt, { maxInFlight: o.parallel ?? 8, cacheBytes: DATA_CACHE_BYTES, readyBytes: DATA_READY_BYTES, decode: o.decode, gc: o.gc });
+  const data = new ChunkFetcher(fetchRaw, crypt, { maxInFlight: o.parallel ?? 8, cacheBytes: DATA_CACHE_BYTES, readyBytes: DATA_READY_BYTES, decode: o.decodePayload ?? o.decode, gc: o.gc });
   return {
     meta,
     data,

@@ -45,14 +45,18 @@ export class DecoderPool {
     }
   }
 
-  /** The chunk's plaintext; `blob` is handed over to the worker (do not use it afterwards). */
-  decode(blob: Uint8Array, digest: string): Promise<Uint8Array> {
+  /**
+   * The chunk's plaintext; `blob` is handed over to the worker (do not use it afterwards).
+   * `checkDigest` false skips hashing the plaintext, for callers that hash everything they
+   * use of it themselves (a file-tree extraction checks every file's SHA-256).
+   */
+  decode(blob: Uint8Array, digest: string, checkDigest = true): Promise<Uint8Array> {
     const id = this.nextId++;
     const own = blob.byteOffset === 0 && blob.byteLength === blob.buffer.byteLength ? blob : blob.slice();
     const worker = this.workers[this.next++ % this.workers.length]!;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, blob: own, digest }, [own.buffer as ArrayBuffer]);
+      worker.postMessage({ id, blob: own, digest, check: checkDigest }, [own.buffer as ArrayBuffer]);
     });
   }
 

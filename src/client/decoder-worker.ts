@@ -1,6 +1,6 @@
 /**
  * Worker thread of the decoder pool: decrypts, decompresses and digest-checks fetched chunks
- * off the main thread during restores. Messages: {keys} once, then {id, blob, digest} in,
+ * off the main thread during restores. Messages: {keys} once, then {id, blob, digest, check} in,
  * {id, data} or {id, error} out; buffers are transferred.
  */
 import { decodeBlob } from "../datastore/blob.ts";
@@ -16,7 +16,7 @@ const GC_EVERY_BYTES = 16 * 1024 * 1024;
 let sinceGc = 0;
 
 self.onmessage = (event: MessageEvent) => {
-  const m = event.data as { keys?: { dataKeys: Array<[number, Uint8Array]>; digestKey?: Uint8Array }; id: number; blob: Uint8Array; digest: string };
+  const m = event.data as { keys?: { dataKeys: Array<[number, Uint8Array]>; digestKey?: Uint8Array }; id: number; blob: Uint8Array; digest: string; check: boolean };
   if (m.keys) {
     dataKeys = new Map(m.keys.dataKeys);
     digestKey = m.keys.digestKey;
@@ -27,7 +27,7 @@ self.onmessage = (event: MessageEvent) => {
       name: `chunk ${m.digest.slice(0, 12)}…`,
       keyLookup: (id) => dataKeys.get(id),
       digestKey,
-      expectedDigest: m.digest,
+      expectedDigest: m.check ? m.digest : undefined,
       maxDecodedSize: MAX_CHUNK,
     });
     // Transfer needs a buffer of its own: a view into a larger one is copied first.

@@ -84,6 +84,13 @@ interface RestoreContext {
   session: ReaderSession;
   crypt: CryptConfig;
   decode?: DecodeChunk;
+  /**
+   * Decodes without the digest check (decoder threads only), for the payload chunks of a
+   * file-tree extraction: its writer threads check every file's SHA-256 before the file is
+   * kept (extract-ops.ts), so hashing each chunk as well would hash every byte twice. A
+   * tampered chunk then fails the restore naming the file instead of the chunk.
+   */
+  decodePayload?: DecodeChunk;
   gc: GcPacer;
 }
 
@@ -96,7 +103,8 @@ async function withRestoreSession<T>(t: Transport, o: RestoreSessionOptions, fn:
     const threads = o.decoderThreads ?? Math.max(1, availableParallelism() - 1);
     pool = !o.decode && threads > 0 ? new DecoderPool(crypt, threads) : undefined;
     const decode = o.decode ?? (pool ? pool.decode.bind(pool) : undefined);
-    return await fn({ session, crypt, decode, gc: new GcPacer({ everyBytes: RESTORE_GC_BYTES }) });
+    const decodePayload = pool && !o.decode ? (blob: Uint8Array, digest: string) => pool!.decode(blob, digest, false) : undefined;
+    return await fn({ session, crypt, decode, decodePayload, gc: new GcPacer({ everyBytes: RESTORE_GC_BYTES }) });
   } finally {
     pool?.close();
     await session.close();
@@ -136,12 +144,13 @@ async function restoreArchive(ctx: RestoreContext, o: RestoreOptions, progress: 
     const r = await restoreImage(session, o.archive, fetcher, crypt, out ?? o.target, { overwrite: o.overwrite ?? false, progress, signal: o.signal });
     return finish(fetcher.stats, { bytesWritten: r.bytesWritten, zeroChunks: r.zeroChunks, warnings: [] });
   }
-  const fetchers = streamFetchers(fetchRaw, crypt, fetchOptions);
   if (o.file !== undefined) {
+    const fetchers = streamFetchers(fetchRaw, crypt, fetchOptions);
     const n = await restoreOneFile(session, o.archive, fetchers, o.file, out ?? fileOutput(o.target, o.overwrite ?? false));
     return finish(fetchers.stats(), { files: 1, bytesWritten: n, warnings: [] });
   }
   if (out) throw new UsageError("a file-tree archive restores into a directory; use --file PATH to write one file to stdout");
+  const fetchers = streamFetchers(fetchRaw, crypt, { ...fetchOptions, decodePayload: ctx.decodePayload });
   const r = await restoreTree(session, o.archive, fetchers, o.target, { patterns: o.patterns ?? [], overwrite: o.overwrite ?? false, progress, signal: o.signal, gc: ctx.gc });
   return finish(fetchers.stats(), { files: r.files, bytesWritten: r.bytesWritten, warnings: r.warnings });
 }
