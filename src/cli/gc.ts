@@ -57,6 +57,7 @@ function lastRunRows(last: StoredResult<GcResult> | null): [string, string | num
     ["removed", `${r.removedChunks} chunks, ${bytesText(r.removedBytes)}`],
     ["pending", `${r.pendingChunks} chunks, ${bytesText(r.pendingBytes)} (unreferenced, younger than the cutoff)`],
     ["in use", `${r.diskChunks} chunks, ${bytesText(r.diskBytes)} (dedup factor ${r.dedupFactor})`],
+    ["temp files removed", `${r.removedTempFiles ?? 0}${r.removedTempFiles ? `, ${bytesText(r.removedTempBytes)} (unfinished writes older than a day)` : ""}`],
     ["duration", r.durationMs < 10_000 ? `${(r.durationMs / 1000).toFixed(1)}s` : formatDuration(r.durationMs / 1000)],
     ["errors", r.errors.length ? r.errors.join("; ") : "none"],
     ["warnings", r.warnings.length ? r.warnings.length : "none"],

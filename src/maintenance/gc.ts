@@ -116,6 +116,9 @@ export interface GcResult {
   pendingBytes: number;
   removedBad: number;
   stillBad: number;
+  /** Temp files of writes killed mid-way, older than a day (local datastores), and their bytes. */
+  removedTempFiles: number;
+  removedTempBytes: number;
   /** Referenced chunks that exist nowhere (verify names the snapshots). */
   missingChunks: number;
   /** Rows a crashed GC had left condemned, settled at the start. */
@@ -214,6 +217,7 @@ export async function garbageCollect(ds: Datastore, signal: AbortSignal, report?
 
     progress("bad-copies", 0, 1, true);
     Object.assign(result, await sweepBadCopies(ds, badCopies, marks));
+    await removeStaleTemp(ds, result, log);
     return finish(ds, result, log, warningCount > 0 ? "warnings" : "ok", warningCount);
   } catch (err) {
     const msg = errorMessage(err);
@@ -239,6 +243,20 @@ function refuseUnlessAllowed(ds: Datastore): void {
   }
   ds.assert("write", "run garbage collection");
 }
+
+/**
+ * Temp files of writes that never finished (local backend): invisible to everything, but they
+ * take space. A day old is far past any write still in progress (a write is one chunk or index).
+ */
+async function removeStaleTemp(ds: Datastore, result: GcResult, log: Reporter): Promise<void> {
+  if (!ds.backend.removeStaleTemp) return;
+  const removed = await ds.backend.removeStaleTemp(Date.now() - STALE_TEMP_AGE_MS);
+  result.removedTempFiles = removed.files;
+  result.removedTempBytes = removed.bytes;
+  if (removed.files > 0) log.info(`removed ${figure(removed.files)} temp files of unfinished writes (${bytesText(removed.bytes)}), older than a day`);
+}
+
+const STALE_TEMP_AGE_MS = 24 * 3600 * 1000;
 
 /** Rows left condemned by a GC that died: it is gone (we hold its lock), so the object decides. */
 async function settleLeftovers(ds: Datastore): Promise<number> {
@@ -286,6 +304,8 @@ function emptyResult(ds: Datastore, options: GcOptions, started: number, grace: 
     pendingBytes: 0,
     removedBad: 0,
     stillBad: 0,
+    removedTempFiles: 0,
+    removedTempBytes: 0,
     missingChunks: 0,
     settledCondemned: 0,
     deadWritersRemoved: 0,

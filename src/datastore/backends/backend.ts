@@ -41,6 +41,11 @@ export interface Backend {
   list(prefix: string): AsyncIterable<ListEntry>;
   /** Deletes a batch of keys; absent keys are not an error. */
   delete(keys: readonly string[]): Promise<void>;
+  /**
+   * Removes the temp files of writes that never finished (a writer killed mid-write) last
+   * modified before `cutoffMs` (epoch ms). Only backends that write through temp files have it.
+   */
+  removeStaleTemp?(cutoffMs: number): Promise<{ files: number; bytes: number }>;
 }
 
 /** The object does not exist. */

@@ -8,6 +8,8 @@
  * exposing a half-written file under the final name).
  *
  * Temp files are named ".ibstmp-<random>"; list() hides them and keys may not use that prefix.
+ * A writer killed mid-write leaves its temp file behind; GC removes those older than a day
+ * (removeStaleTemp).
  */
 import { randomBytes } from "node:crypto";
 import type { Dirent } from "node:fs";
@@ -135,6 +137,36 @@ export class LocalBackend implements Backend {
     // `ls` match what a bucket would show. Writers retry if we race with their mkdir. Each
     // removal climbs on to the parent, so a parent tried too early is tried again by its child.
     await forEachLimited([...dirs].sort((a, b) => b.length - a.length), DELETE_CONCURRENCY, (dir) => this.pruneEmptyDirs(dir));
+  }
+
+  async removeStaleTemp(cutoffMs: number): Promise<{ files: number; bytes: number }> {
+    const removed = { files: 0, bytes: 0 };
+    const dirs = [this.root];
+    for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
+      let entries: Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (isMissing(err) || (err as NodeJS.ErrnoException).code === "ENOTDIR") continue; // removed meanwhile
+        throw this.ioError("list", dir, err);
+      }
+      for (const e of entries) {
+        const path = join(dir, e.name);
+        if (e.isDirectory()) dirs.push(path);
+        else if (e.isFile() && e.name.startsWith(TEMP_PREFIX)) {
+          try {
+            const st = await stat(path);
+            if (st.mtimeMs >= cutoffMs) continue; // may still be written to
+            await unlink(path);
+            removed.files++;
+            removed.bytes += st.size;
+          } catch (err) {
+            if (!isMissing(err)) throw this.ioError("delete", path, err);
+          }
+        }
+      }
+    }
+    return removed;
   }
 
   private async *walk(dirKey: string, namePrefix: string): AsyncGenerator<ListEntry> {

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InvalidKeyError } from "../../../src/datastore/backends/backend.ts";
@@ -58,6 +58,31 @@ test("local: a large delete batch (many in flight) removes every key and prunes 
     expect(readdirSync(join(root, ".chunks", "0007"))).toEqual(["keep"]);
     expect(readdirSync(root)).toEqual([".chunks"]);
     expect(await b.delete(["ok/key", "bad//key"]).catch((e) => e)).toBeInstanceOf(InvalidKeyError);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("local: removeStaleTemp removes temp files older than the cutoff anywhere, and nothing else", async () => {
+  const root = tempRoot();
+  try {
+    const b = new LocalBackend(root);
+    await b.put(".chunks/ab12/ab12cd", new Uint8Array(10));
+    await b.put("vm/100/index.json.blob", new Uint8Array(5));
+    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+    const stale = [join(root, ".chunks/ab12/.ibstmp-0011223344556677"), join(root, ".ibstmp-probe-aa"), join(root, "vm/100/.ibstmp-8899aabbccddeeff")];
+    for (const p of stale) {
+      writeFileSync(p, new Uint8Array(100));
+      utimesSync(p, twoDaysAgo, twoDaysAgo);
+    }
+    const fresh = join(root, ".chunks/ab12/.ibstmp-ffeeddccbbaa9988");
+    writeFileSync(fresh, new Uint8Array(7)); // a write in progress
+    const removed = await b.removeStaleTemp(Date.now() - 86_400_000);
+    expect(removed).toEqual({ files: 3, bytes: 300 });
+    for (const p of stale) expect(existsSync(p)).toBe(false);
+    expect(existsSync(fresh)).toBe(true);
+    expect(await b.get(".chunks/ab12/ab12cd")).toHaveLength(10);
+    expect(await b.get("vm/100/index.json.blob")).toHaveLength(5);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

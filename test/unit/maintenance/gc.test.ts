@@ -1,4 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { existsSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { LocalBackend } from "../../../src/datastore/backends/local.ts";
 import { encodeBlob } from "../../../src/datastore/blob.ts";
 import { DynamicIndexWriter } from "../../../src/datastore/dynamic-index.ts";
 import { LockedError, ModeError } from "../../../src/datastore/errors.ts";
@@ -36,6 +39,22 @@ describe("garbage collection: what it removes", () => {
       expect(await checkAllSnapshots(ds)).toBe(1);
       expect(events.some((e) => e.type === "progress" && e.phase === "mark")).toBe(true);
       expect(events.some((e) => e.type === "log" && e.msg.startsWith("removed 2 chunks") && e.fields?.datastore === "store")).toBe(true);
+    }));
+
+  test("removes temp files of writes killed a day ago or more, and says so", () =>
+    withDatastore(async (ds) => {
+      await sessionBackup(ds, { group: vm100, time: T[0]!, pieces: pieces([1, 2]) });
+      const root = (ds.backend as LocalBackend).root;
+      const stale = join(root, ".chunks", ".ibstmp-0123456789abcdef");
+      writeFileSync(stale, new Uint8Array(64));
+      utimesSync(stale, new Date(Date.now() - 2 * 24 * HOUR), new Date(Date.now() - 2 * 24 * HOUR));
+      const events: MaintenanceEvent[] = [];
+      const r = await garbageCollect(ds, never, (e) => events.push(e), { graceSeconds: 60 });
+      expect(r.status).toBe("ok");
+      expect([r.removedTempFiles, r.removedTempBytes]).toEqual([1, 64]);
+      expect(existsSync(stale)).toBe(false);
+      expect(events.some((e) => e.type === "log" && e.msg.startsWith("removed 1 temp files of unfinished writes"))).toBe(true);
+      expect(await checkAllSnapshots(ds)).toBe(1);
     }));
 
   test("a mark cache far smaller than the store gives the same result (memory is bounded, not correctness)", () =>
