@@ -217,7 +217,7 @@ export async function garbageCollect(ds: Datastore, signal: AbortSignal, report?
 
     progress("bad-copies", 0, 1, true);
     Object.assign(result, await sweepBadCopies(ds, badCopies, marks));
-    await removeStaleTemp(ds, result, log);
+    await removeStaleTemp(ds, result, log, warn);
     return finish(ds, result, log, warningCount > 0 ? "warnings" : "ok", warningCount);
   } catch (err) {
     const msg = errorMessage(err);
@@ -247,10 +247,17 @@ function refuseUnlessAllowed(ds: Datastore): void {
 /**
  * Temp files of writes that never finished (local backend): invisible to everything, but they
  * take space. A day old is far past any write still in progress (a write is one chunk or index).
+ * Housekeeping only: when it fails, the GC ends with a warning, not an error.
  */
-async function removeStaleTemp(ds: Datastore, result: GcResult, log: Reporter): Promise<void> {
+async function removeStaleTemp(ds: Datastore, result: GcResult, log: Reporter, warn: (msg: string) => void): Promise<void> {
   if (!ds.backend.removeStaleTemp) return;
-  const removed = await ds.backend.removeStaleTemp(Date.now() - STALE_TEMP_AGE_MS);
+  let removed: { files: number; bytes: number };
+  try {
+    removed = await ds.backend.removeStaleTemp(Date.now() - STALE_TEMP_AGE_MS);
+  } catch (err) {
+    warn(`temp files of unfinished writes not removed: ${errorMessage(err)}`);
+    return;
+  }
   result.removedTempFiles = removed.files;
   result.removedTempBytes = removed.bytes;
   if (removed.files > 0) log.info(`removed ${figure(removed.files)} temp files of unfinished writes (${bytesText(removed.bytes)}), older than a day`);

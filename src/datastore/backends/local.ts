@@ -147,7 +147,9 @@ export class LocalBackend implements Backend {
       try {
         entries = await readdir(dir, { withFileTypes: true });
       } catch (err) {
-        if (isMissing(err) || (err as NodeJS.ErrnoException).code === "ENOTDIR") continue; // removed meanwhile
+        const code = (err as NodeJS.ErrnoException).code;
+        // Removed meanwhile; or not ours, such as lost+found of a datastore at a mount root.
+        if (isMissing(err) || code === "ENOTDIR" || code === "EACCES" || code === "EPERM") continue;
         throw this.ioError("list", dir, err);
       }
       for (const e of entries) {
