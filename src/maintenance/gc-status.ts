@@ -3,7 +3,7 @@
  * with its phase and progress, and the last result recorded in the catalog.
  */
 import type { Datastore } from "../datastore/datastore.ts";
-import { readHolder } from "../datastore/lock.ts";
+import { GC_LOCK_PURPOSE, readHolder } from "../datastore/lock.ts";
 import { processAlive } from "../util/proc.ts";
 import type { GcResult } from "./gc.ts";
 import { GC_PROGRESS_KEY, loadResult, type StoredResult } from "./record.ts";
@@ -27,7 +27,8 @@ export interface GcStatus {
 export function gcStatus(ds: Datastore): GcStatus {
   const holder = readHolder(ds.locks.gc());
   let running: GcRunning | null = null;
-  if (holder && processAlive(holder.pid, holder.pstart)) {
+  // The GC lock's holder may be a `datastore reindex` (it holds the lock too): not a GC.
+  if (holder && holder.purpose === GC_LOCK_PURPOSE && processAlive(holder.pid, holder.pstart)) {
     let progress: Partial<GcRunning> = {};
     try {
       progress = JSON.parse(ds.catalog.getMeta(GC_PROGRESS_KEY) || "{}");

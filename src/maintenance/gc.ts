@@ -53,7 +53,7 @@
  */
 import type { Datastore } from "../datastore/datastore.ts";
 import { LockedError, ModeError } from "../datastore/errors.ts";
-import { describeHolder, lockWithTimeout } from "../datastore/lock.ts";
+import { describeHolder, GC_LOCK_PURPOSE, lockWithTimeout, readHolder, REINDEX_LOCK_PURPOSE } from "../datastore/lock.ts";
 import { errorMessage, IbsError } from "../util/errors.ts";
 import { processAlive } from "../util/proc.ts";
 import { markReferencedChunks, MarkSet } from "./gc-mark.ts";
@@ -142,9 +142,13 @@ const MAX_LISTED_WARNINGS = 100;
 export async function garbageCollect(ds: Datastore, signal: AbortSignal, report?: Report, options: GcOptions = {}): Promise<GcResult> {
   refuseUnlessAllowed(ds);
   const log = new Reporter(report, { datastore: ds.name, ...(options.upid ? { upid: options.upid } : {}) });
-  const lock = await lockWithTimeout(ds.locks.gc(), "exclusive", "garbage collection", options.lockWaitMs ?? 3000);
+  const lock = await lockWithTimeout(ds.locks.gc(), "exclusive", GC_LOCK_PURPOSE, options.lockWaitMs ?? 3000);
   if (!lock) {
-    throw new LockedError(`garbage collection of datastore ${ds.name} is already running (${describeHolder(ds.locks.gc())})`, "wait for it to finish (ironcore-backup gc status)");
+    const holder = describeHolder(ds.locks.gc());
+    if (readHolder(ds.locks.gc())?.purpose === REINDEX_LOCK_PURPOSE) {
+      throw new LockedError(`garbage collection of datastore ${ds.name} cannot start while the datastore is reindexed (${holder})`, "run it again when the reindex has finished");
+    }
+    throw new LockedError(`garbage collection of datastore ${ds.name} is already running (${holder})`, "wait for it to finish (ironcore-backup gc status)");
   }
   const started = Date.now();
   const grace = options.graceSeconds ?? 300;

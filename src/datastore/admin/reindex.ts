@@ -6,11 +6,13 @@
  *
  * A backup committing during the listing could be missed, so reindex is refused while a
  * backup writer holds a group lock of an online store; setting the store read-only first
- * makes the rebuild exact.
+ * makes the rebuild exact. It holds the GC lock throughout: a sweep deleting chunks while they
+ * are listed would leave catalog rows for chunks that are gone, and dedup would trust them.
  */
 import type { StateDb } from "../../state/db.ts";
 import { canonicalDump } from "../catalog/dump.ts";
 import type { ReindexResult } from "../catalog/reindex.ts";
+import { describeHolder, lockWithTimeout, REINDEX_LOCK_PURPOSE } from "../lock.ts";
 import { conflict } from "./errors.ts";
 import { liveLockHolders } from "./in-use.ts";
 import { withRegisteredStore } from "./open.ts";
@@ -39,12 +41,23 @@ export async function reindexDatastore(db: StateDb, name: string): Promise<Datas
           );
         }
       }
-      const started = performance.now();
-      const before = canonicalDump(store.catalog);
-      const result = await store.reindex();
-      const after = canonicalDump(store.catalog);
-      const differences = before === after ? 0 : lineDifferences(before, after);
-      return { name, ...result, unchanged: differences === 0, differences, durationMs: Math.round(performance.now() - started) };
+      const gcLock = await lockWithTimeout(store.locks.gc(), "exclusive", REINDEX_LOCK_PURPOSE, 3000);
+      if (!gcLock) {
+        throw conflict(
+          `datastore ${name}: garbage collection or another reindex is running (${describeHolder(store.locks.gc())}); a reindex now could record chunks it removes`,
+          `wait for it to finish (ironcore-backup gc status ${name}), then run the reindex`,
+        );
+      }
+      try {
+        const started = performance.now();
+        const before = canonicalDump(store.catalog);
+        const result = await store.reindex();
+        const after = canonicalDump(store.catalog);
+        const differences = before === after ? 0 : lineDifferences(before, after);
+        return { name, ...result, unchanged: differences === 0, differences, durationMs: Math.round(performance.now() - started) };
+      } finally {
+        gcLock.release();
+      }
     },
     { recover: true }, // settle a crashed writer's half-done operations before listing
   );

@@ -9,6 +9,9 @@ import { reindexDatastore } from "../../../src/datastore/admin/reindex.ts";
 import { datastoreStats } from "../../../src/datastore/admin/stats.ts";
 import { canonicalDump } from "../../../src/datastore/catalog/dump.ts";
 import { Datastore } from "../../../src/datastore/datastore.ts";
+import { GC_LOCK_PURPOSE, tryLock } from "../../../src/datastore/lock.ts";
+import { garbageCollect } from "../../../src/maintenance/gc.ts";
+import { gcStatus } from "../../../src/maintenance/gc-status.ts";
 import { backup, pseudoRandom, vm100 } from "../datastore/helpers.ts";
 import { insertTask, type Scratch, scratch, thrown } from "./helpers.ts";
 
@@ -98,6 +101,37 @@ describe("datastore reindex", () => {
     expect(r.differences).toBeGreaterThan(0);
     expect((await reindexDatastore(s.db, "store1")).unchanged).toBe(true);
     expect((await datastoreStats(s.db, "store1")).content!.snapshots).toBe(3);
+  });
+
+  test("holds the GC lock: refused while a GC runs, and a GC cannot start during it", async () => {
+    await twoBackupsOfTheSameData();
+    const ds = await Datastore.open(path);
+    const gc = await tryLock(ds.locks.gc(), "exclusive", GC_LOCK_PURPOSE);
+    try {
+      const err = await thrown(() => reindexDatastore(s.db, "store1"));
+      expect(err.message).toMatch(/^datastore store1: garbage collection or another reindex is running \(pid \d+ \(garbage collection, since/);
+      expect(err.hint).toContain("gc status store1");
+    } finally {
+      gc!.release();
+    }
+    // A GC started while the reindex lists the store (run from inside its listing) is refused.
+    let gcRefusal: Error | undefined;
+    const listing = Datastore.prototype.reindex;
+    Datastore.prototype.reindex = async function (this: Datastore) {
+      gcRefusal = await garbageCollect(ds, new AbortController().signal, undefined, { lockWaitMs: 50 }).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      return listing.call(this);
+    };
+    try {
+      expect((await reindexDatastore(s.db, "store1")).unchanged).toBe(true);
+    } finally {
+      Datastore.prototype.reindex = listing;
+    }
+    expect(gcRefusal?.message).toMatch(/^garbage collection of datastore store1 cannot start while the datastore is reindexed \(pid \d+ \(datastore reindex/);
+    expect(gcStatus(ds).running).toBeNull();
+    ds.close();
   });
 
   test("refused while a backup writes to an online store", async () => {
