@@ -16,16 +16,20 @@ import { outputFormatArg, parseOutputFormat, printResult } from "./output.ts";
 function render(s: RestoreSummary): string {
   const lines = [
     `restored ${s.archive} of ${s.snapshot} to ${s.target === "-" ? "stdout" : s.target}: ${formatBytes(s.bytesWritten)}${s.files !== undefined ? ` in ${s.files} files` : ""}` +
-      `${s.zeroChunks ? `, ${s.zeroChunks} zero chunks left as holes` : ""}, ${formatDuration(s.durationSeconds)} (${formatRate(s.bytesWritten, s.durationSeconds)})`,
+      `${zeroChunksText(s)}, ${formatDuration(s.durationSeconds)} (${formatRate(s.bytesWritten, s.durationSeconds)})`,
     `fetched ${s.chunksFetched} chunks, ${formatBytes(s.bytesFetched)}`,
   ];
   for (const w of s.warnings) lines.push(`warning: ${w}`);
   return lines.join("\n");
 }
 
+function zeroChunksText(s: RestoreSummary): string {
+  return s.zeroChunks ? `, ${s.zeroChunks} zero chunks ${s.zeroChunksAs === "zeros" ? "written as zeros" : "left as holes"}` : "";
+}
+
 function renderAll(s: RestoreAllSummary): string {
   const lines = [`restored ${s.archives.length} archives of ${s.snapshot} into ${s.target}: ${formatBytes(s.bytesWritten)}, ${formatDuration(s.durationSeconds)} (${formatRate(s.bytesWritten, s.durationSeconds)})`];
-  for (const a of s.archives) lines.push(`  ${a.archive} -> ${a.target}: ${formatBytes(a.bytesWritten)}${a.files !== undefined ? ` in ${a.files} files` : ""}${a.zeroChunks ? `, ${a.zeroChunks} zero chunks left as holes` : ""}`);
+  for (const a of s.archives) lines.push(`  ${a.archive} -> ${a.target}: ${formatBytes(a.bytesWritten)}${a.files !== undefined ? ` in ${a.files} files` : ""}${zeroChunksText(a)}`);
   for (const w of s.warnings) lines.push(`warning: ${w}`);
   return lines.join("\n");
 }

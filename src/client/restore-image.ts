@@ -93,7 +93,8 @@ export async function restoreImage(
       done = loc.end;
     }
     if (out) {
-      if (out.kind === "file") fs.fsyncSync(out.fd);
+      // On disk before we say "restored": a block device's writes sit in its page cache too.
+      fs.fsyncSync(out.fd);
       fs.closeSync(out.fd);
     } else await (target as ByteOutput).close();
   } catch (err) {

@@ -69,6 +69,8 @@ export interface RestoreSummary {
   chunksFetched: number;
   bytesFetched: number;
   zeroChunks?: number;
+  /** How an image's zero chunks reached the target: holes in a file, zeros on a device or stdout. */
+  zeroChunksAs?: "holes" | "zeros";
   warnings: string[];
 }
 
@@ -142,7 +144,7 @@ async function restoreArchive(ctx: RestoreContext, o: RestoreOptions, progress: 
   if (kind === "image") {
     const fetcher = imageFetcher(fetchRaw, crypt, { ...fetchOptions, readyBytes: IMAGE_READY_BYTES });
     const r = await restoreImage(session, o.archive, fetcher, crypt, out ?? o.target, { overwrite: o.overwrite ?? false, progress, signal: o.signal });
-    return finish(fetcher.stats, { bytesWritten: r.bytesWritten, zeroChunks: r.zeroChunks, warnings: [] });
+    return finish(fetcher.stats, { bytesWritten: r.bytesWritten, zeroChunks: r.zeroChunks, zeroChunksAs: r.target === "file" ? "holes" : "zeros", warnings: [] });
   }
   if (o.file !== undefined) {
     const fetchers = streamFetchers(fetchRaw, crypt, fetchOptions);
