@@ -111,7 +111,6 @@ export async function tryLock(path: string, mode: LockMode, purpose: string): Pr
   return new FileLock(path, mode, fd, stale);
 }
 
-/** Takes the lock, retrying until `timeoutMs` passes; null on timeout. */
 /**
  * Purposes written by the holders of a datastore's GC lock (`.ibs/locks/gc.lck`): a GC, or a
  * reindex, which holds it so no sweep deletes chunks while it lists them.
@@ -119,6 +118,7 @@ export async function tryLock(path: string, mode: LockMode, purpose: string): Pr
 export const GC_LOCK_PURPOSE = "garbage collection";
 export const REINDEX_LOCK_PURPOSE = "datastore reindex";
 
+/** Takes the lock, retrying until `timeoutMs` passes; null on timeout. */
 export async function lockWithTimeout(path: string, mode: LockMode, purpose: string, timeoutMs: number): Promise<FileLock | null> {
   const deadline = Date.now() + timeoutMs;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
