@@ -1,5 +1,6 @@
 /** Options every command that works on this node's state shares. */
 import { configOptionsFrom, loadConfig, type NodeConfig } from "../config/load.ts";
+import { continueAsStateOwner } from "../util/state-owner.ts";
 
 export const nodeArgs = {
   config: { type: "string" as const, description: "node config file (default /etc/ironcore-backup/ironcore.toml; env IBS_CONFIG)" },
@@ -9,6 +10,9 @@ export const nodeArgs = {
   },
 };
 
+/** The node's config; as root on a packaged node, the command continues as the service user (util/state-owner.ts). */
 export function nodeConfig(args: { config?: unknown; "data-dir"?: unknown }): NodeConfig {
-  return loadConfig(configOptionsFrom(args));
+  const config = loadConfig(configOptionsFrom(args));
+  continueAsStateOwner(config.stateDir);
+  return config;
 }

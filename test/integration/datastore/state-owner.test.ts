@@ -1,0 +1,56 @@
+/**
+ * An admin command run as root on a node whose state belongs to the service user (a packaged
+ * install) continues as that user: what it creates stays writable by the services. Here the
+ * "service user" is nobody; running as root is needed (CI does), elsewhere the test is skipped.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { binaryForNobody, canDropToNobody, NOBODY } from "../../helpers/mounts.ts";
+
+const AS_ROOT = canDropToNobody();
+let root: string;
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), "ibs-owner-"));
+  chmodSync(root, 0o755);
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** Every path below `dir` (itself included) whose owner is not `uid`. */
+function notOwnedBy(dir: string, uid: number): string[] {
+  const wrong = lstatSync(dir).uid === uid ? [] : [dir];
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    const p = join(e.parentPath, e.name);
+    if (lstatSync(p).uid !== uid) wrong.push(p);
+  }
+  return wrong;
+}
+
+function runAsRoot(args: string[]): { code: number; stderr: string } {
+  const r = Bun.spawnSync([binaryForNobody(), ...args], { env: { ...process.env, NO_COLOR: "1" }, stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode ?? -1, stderr: r.stderr.toString() };
+}
+
+test.skipIf(!AS_ROOT)("as root on a node owned by the service user, admin commands create files the service user owns (needs root)", () => {
+  const dataDir = join(root, "node");
+  const stores = join(root, "stores");
+  for (const d of [dataDir, stores]) {
+    mkdirSync(d);
+    chownSync(d, NOBODY, NOBODY);
+  }
+  const created = runAsRoot(["datastore", "create", "store1", join(stores, "store1"), "--data-dir", dataDir]);
+  expect(created.code, created.stderr).toBe(0);
+  expect(runAsRoot(["datastore", "namespace", "create", "store1", "prod", "--data-dir", dataDir]).code).toBe(0);
+  expect(notOwnedBy(dataDir, NOBODY)).toEqual([]);
+  expect(notOwnedBy(join(stores, "store1"), NOBODY)).toEqual([]);
+});
+
+test.skipIf(!AS_ROOT)("as root on a node root owns (embedded, as root), nothing changes hands (needs root)", () => {
+  const dataDir = join(root, "rootnode");
+  mkdirSync(dataDir);
+  expect(runAsRoot(["datastore", "create", "store2", join(root, "store2"), "--data-dir", dataDir]).code).toBe(0);
+  expect(notOwnedBy(dataDir, 0)).toEqual([]);
+  expect(notOwnedBy(join(root, "store2"), 0)).toEqual([]);
+});
