@@ -4,7 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { defineCommand } from "citty";
-import { createSelfSignedPair, installCertificate, readCertificateInfo, type CertificateInfo } from "../api/tls/certificate.ts";
+import { createSelfSignedPair, installCertificate, readCertificateInfo, readSuppliedPair, type CertificateInfo } from "../api/tls/certificate.ts";
 import { IbsError } from "../util/errors.ts";
 import { withAdminSession } from "./admin-session.ts";
 import { nodeArgs, nodeConfig } from "./common.ts";
@@ -61,11 +61,13 @@ const install = defineCommand({
     ...outputFormatArg,
     ...nodeArgs,
   },
-  run: ({ args }) =>
-    withAdminSession(args, async (s) => {
-      const c = await s.change("cert.install", s.config.tls.cert, () => installCertificate(s.config.tls, args.cert, args.key));
+  run: ({ args }) => {
+    const supplied = readSuppliedPair(args.cert, args.key); // before the session: see readSuppliedPair
+    return withAdminSession(args, async (s) => {
+      const c = await s.change("cert.install", s.config.tls.cert, () => installCertificate(s.config.tls, supplied));
       printResult(c, parseOutputFormat(args["output-format"]), () => `${renderCertificate(c)}\n\ncertificate installed; ${RESTART}`);
-    }),
+    });
+  },
 });
 
 export default defineCommand({

@@ -196,8 +196,20 @@ export async function ensureCertificate(paths: CertPaths, opts: NodeCertOptions)
   return { info: certificateInfoFromPem(certPem, paths.cert), certPem, keyPem, created };
 }
 
-/** Installs an admin-supplied certificate (with its chain) and key, after checking they match. */
-export function installCertificate(paths: CertPaths, certFile: string, keyFile: string): CertificateInfo {
+/** An admin-supplied certificate (with its chain) and key, as read from their files. */
+export interface SuppliedPair {
+  certFile: string;
+  keyFile: string;
+  certPem: string;
+  keyPem: string;
+}
+
+/**
+ * Reads the files of `cert install`. Separate from installing: the command reads them as the
+ * user who ran it (root may own them, as /etc/letsencrypt), before it continues as the node's
+ * service user to write the node's files (util/state-owner.ts).
+ */
+export function readSuppliedPair(certFile: string, keyFile: string): SuppliedPair {
   const read = (f: string, what: string) => {
     try {
       return readFileSync(f, "utf8");
@@ -205,8 +217,11 @@ export function installCertificate(paths: CertPaths, certFile: string, keyFile: 
       throw new IbsError(`${what} ${f}: cannot read it: ${(err as Error).message}`);
     }
   };
-  const certPem = read(certFile, "certificate");
-  const keyPem = read(keyFile, "private key");
+  return { certFile, keyFile, certPem: read(certFile, "certificate"), keyPem: read(keyFile, "private key") };
+}
+
+/** Installs an admin-supplied certificate (with its chain) and key, after checking they match. */
+export function installCertificate(paths: CertPaths, { certFile, keyFile, certPem, keyPem }: SuppliedPair): CertificateInfo {
   const info = certificateInfoFromPem(certPem, certFile);
   checkKeyPair(certPem, keyPem, { cert: certFile, key: keyFile });
   if (Date.parse(info.notAfter) <= Date.now()) throw new IbsError(`certificate ${certFile} expired on ${info.notAfter}`);

@@ -4,7 +4,7 @@
  * "service user" is nobody; running as root is needed (CI does), elsewhere the test is skipped.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { binaryForNobody, canDropToNobody, NOBODY } from "../../helpers/mounts.ts";
@@ -43,6 +43,13 @@ test.skipIf(!AS_ROOT)("as root on a node owned by the service user, admin comman
   const created = runAsRoot(["datastore", "create", "store1", join(stores, "store1"), "--data-dir", dataDir]);
   expect(created.code, created.stderr).toBe(0);
   expect(runAsRoot(["datastore", "namespace", "create", "store1", "prod", "--data-dir", dataDir]).code).toBe(0);
+  expect(runAsRoot(["cert", "update", "--data-dir", dataDir]).code).toBe(0);
+  // Files the admin hands in may be root's alone (as /etc/letsencrypt): read before the switch.
+  const rootOnly = join(root, "root-only");
+  mkdirSync(rootOnly, { mode: 0o700 });
+  for (const f of ["api.pem", "api.key"]) copyFileSync(join(dataDir, f), join(rootOnly, f));
+  const installed = runAsRoot(["cert", "install", "--cert", join(rootOnly, "api.pem"), "--key", join(rootOnly, "api.key"), "--data-dir", dataDir]);
+  expect(installed.code, installed.stderr).toBe(0);
   expect(notOwnedBy(dataDir, NOBODY)).toEqual([]);
   expect(notOwnedBy(join(stores, "store1"), NOBODY)).toEqual([]);
 });
