@@ -105,7 +105,7 @@ async function withRestoreSession<T>(t: Transport, o: RestoreSessionOptions, fn:
     const threads = o.decoderThreads ?? Math.max(1, availableParallelism() - 1);
     pool = !o.decode && threads > 0 ? new DecoderPool(crypt, threads) : undefined;
     const decode = o.decode ?? (pool ? pool.decode.bind(pool) : undefined);
-    const decodePayload = pool && !o.decode ? (blob: Uint8Array, digest: string) => pool!.decode(blob, digest, false) : undefined;
+    const decodePayload = pool ? (blob: Uint8Array, digest: string) => pool!.decode(blob, digest, false) : undefined;
     return await fn({ session, crypt, decode, decodePayload, gc: new GcPacer({ everyBytes: RESTORE_GC_BYTES }) });
   } finally {
     pool?.close();

@@ -4,6 +4,7 @@ import { encodeBlob } from "../../../src/datastore/blob.ts";
 import { ChunkFetcher } from "../../../src/client/chunk-fetcher.ts";
 import { CryptConfig } from "../../../src/client/crypt.ts";
 import { ChunkUploader } from "../../../src/client/upload-pipeline.ts";
+import { countingFetch } from "../client/counting-fetch.ts";
 
 const none = CryptConfig.none();
 
@@ -17,13 +18,7 @@ function store(n: number, size: number) {
     digests.push(d);
     blobs.set(d, encodeBlob(data, none.encodeOptions));
   }
-  const fetched: string[] = [];
-  const fetchRaw = async (d: string) => {
-    fetched.push(d);
-    await Bun.sleep(1);
-    return blobs.get(d)!.slice();
-  };
-  return { digests, fetched, fetchRaw };
+  return { digests, ...countingFetch(blobs) };
 }
 
 describe("ChunkFetcher", () => {
@@ -65,45 +60,41 @@ describe("ChunkFetcher", () => {
 });
 
 describe("ChunkUploader memory budget", () => {
-  test("an encoded chunk holds only its blob's size while it uploads, so more uploads fit the budget", async () => {
+  /** `count` chunks of 1000 bytes through an uploader with a 3000-byte budget: the most uploads at once. */
+  async function peakUploads(encode: (d: Uint8Array) => Promise<Uint8Array>, count: number, uploadMs: number) {
     let onWire = 0;
     let peak = 0;
-    // Blobs a tenth of the plaintext (a compressible chunk).
-    const pool = { encode: async (d: Uint8Array) => d.slice(0, d.byteLength / 10) };
     const u = new ChunkUploader(
-      pool,
+      { encode },
       async () => {
         onWire++;
         peak = Math.max(peak, onWire);
-        await Bun.sleep(10);
+        await Bun.sleep(uploadMs);
         onWire--;
       },
       { maxInFlightBytes: 3000, maxUploads: 8 },
     );
-    for (let i = 0; i < 24; i++) await u.add(new Uint8Array(1000).fill(i), `d${i}`);
+    for (let i = 0; i < count; i++) await u.add(new Uint8Array(1000).fill(i), `d${i}`);
     await u.drain();
-    expect(u.stats.uploadedBytes).toBe(2400);
+    return { peak, stats: u.stats };
+  }
+
+  test("an encoded chunk holds only its blob's size while it uploads, so more uploads fit the budget", async () => {
+    // Blobs a tenth of the plaintext (a compressible chunk).
+    const { peak, stats } = await peakUploads(async (d) => d.slice(0, d.byteLength / 10), 24, 10);
+    expect(stats.uploadedBytes).toBe(2400);
     // Counted as plaintext until uploaded, 3 chunks would fit; at 100 bytes each, the wire limit is reached.
     expect(peak).toBeGreaterThan(3);
     expect(peak).toBeLessThanOrEqual(8);
   });
 
   test("an incompressible chunk keeps its whole size until uploaded", async () => {
-    let onWire = 0;
-    let peak = 0;
-    const pool = { encode: async (d: Uint8Array) => { const b = new Uint8Array(d.byteLength + 40); b.set(d); return b; } };
-    const u = new ChunkUploader(
-      pool,
-      async () => {
-        onWire++;
-        peak = Math.max(peak, onWire);
-        await Bun.sleep(5);
-        onWire--;
-      },
-      { maxInFlightBytes: 3000, maxUploads: 8 },
-    );
-    for (let i = 0; i < 12; i++) await u.add(new Uint8Array(1000).fill(i), `d${i}`);
-    await u.drain();
+    const grow = async (d: Uint8Array) => {
+      const b = new Uint8Array(d.byteLength + 40);
+      b.set(d);
+      return b;
+    };
+    const { peak } = await peakUploads(grow, 12, 5);
     expect(peak).toBeLessThanOrEqual(3);
   });
 });

@@ -13,6 +13,7 @@ import { IndexedStream } from "../../../src/client/indexed-stream.ts";
 import { Progress, renderProgress } from "../../../src/client/progress.ts";
 import { snapshotCrypt } from "../../../src/client/snapshot-key.ts";
 import { Keyring } from "../../../src/keys/keyring.ts";
+import { countingFetch } from "./counting-fetch.ts";
 
 const none = CryptConfig.none();
 
@@ -33,13 +34,7 @@ function storedStream(n: number, size: number, crypt = none) {
     w.addChunk(size, d);
     blobs.set(d, encodeBlob(c, crypt.encodeOptions));
   }
-  const fetched: string[] = [];
-  const fetchRaw = async (d: string) => {
-    fetched.push(d);
-    await Bun.sleep(1);
-    return blobs.get(d)!.slice();
-  };
-  return { data, index: DynamicIndex.parse(w.finish(), "s"), fetched, fetchRaw };
+  return { data, index: DynamicIndex.parse(w.finish(), "s"), ...countingFetch(blobs) };
 }
 
 describe("IndexedStream over a ChunkFetcher", () => {
