@@ -93,6 +93,15 @@ export class ChunkFetcher {
     this.start(digest).promise.catch(() => {});
   }
 
+  /**
+   * Forgets a chunk the caller will not read again (indexed-stream.ts, when its plan has passed
+   * the chunk's last use): it leaves both stores now instead of waiting for LRU eviction.
+   */
+  drop(digest: string): void {
+    this.cache.take(digest);
+    this.ready.take(digest);
+  }
+
   /** Chunks requested or queued right now (read-ahead uses it to stay within its window). */
   get busy(): number {
     return this.inFlight.size;
@@ -188,10 +197,12 @@ export interface StreamFetchers {
  * Cache sizes. Metadata: a tree's whole metadata stream when it is small (a restore reads it
  * twice: once to plan, once to extract). Data: chunks already read are kept for a plan that
  * comes back to them (files read after a reused run sit behind it in the payload, so a restore
- * jumps forward and back); the chunks fetched ahead are bounded by the read-ahead window
- * (restore-tree.ts, 8 MiB), capped here. Measured on the 1 GiB benchmark restore (a snapshot
- * after the mutation): LRU 8 MiB fetched 60 of 971 chunks twice, 16 MiB none; with the old
- * single LRU it took 24 MiB to hold the read-ahead window as well (docs/benchmarks.md, peak RSS).
+ * jumps forward and back); the restore's payload stream drops every other chunk once read
+ * (indexed-stream.ts dropAfterLastUse), so this bound only caps those. The chunks fetched ahead
+ * are bounded by the read-ahead window (restore-tree.ts, 8 MiB), capped here. Measured on the
+ * 1 GiB benchmark restore (a snapshot after the mutation), before the drops: LRU 8 MiB fetched
+ * 60 of 971 chunks twice, 16 MiB none; with the drops it holds 1.5-13 MiB and fetches 925
+ * chunks, not 944 (a duplicate chunk is kept until its last use, not until the LRU evicts it).
  */
 export const META_CACHE_BYTES = 16 * 1024 * 1024;
 export const DATA_CACHE_BYTES = 16 * 1024 * 1024;

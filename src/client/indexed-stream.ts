@@ -7,6 +7,11 @@
  * order, worked out from the metadata first) it fetches exactly those ahead of the reader;
  * without one, a reader moving forward gets the following chunks. Either way at most
  * `readAheadBytes` are fetched beyond the current read.
+ *
+ * With `dropAfterLastUse`, a planned chunk leaves the fetcher's cache as soon as the reader has
+ * moved past its last place in the plan, so the cache holds only chunks the plan comes back to,
+ * not the most recent ones whatever their future (a restore's payload: docs/benchmarks.md,
+ * session 5). Only for a stream read once along its plan: a second pass would fetch again.
  */
 import type { RandomAccess } from "../archive/source.ts";
 import type { DynamicIndex } from "../datastore/dynamic-index.ts";
@@ -14,6 +19,7 @@ import type { ChunkFetcher } from "./chunk-fetcher.ts";
 
 export interface IndexedStreamOptions {
   readAheadBytes?: number;
+  dropAfterLastUse?: boolean;
 }
 
 export class IndexedStream implements RandomAccess {
@@ -26,6 +32,12 @@ export class IndexedStream implements RandomAccess {
   private aheadBytes = 0;
   private lastChunk = -1;
   private readonly readAhead: number;
+  private readonly dropAfterLastUse: boolean;
+  /**
+   * Digest -> its last position in the plan (with dropAfterLastUse). By digest, not chunk index:
+   * the fetcher caches by digest, and one chunk can sit at several places (duplicate content).
+   */
+  private lastUse = new Map<string, number>();
 
   constructor(
     readonly index: DynamicIndex,
@@ -33,6 +45,7 @@ export class IndexedStream implements RandomAccess {
     options: IndexedStreamOptions = {},
   ) {
     this.readAhead = options.readAheadBytes ?? 32 * 1024 * 1024;
+    this.dropAfterLastUse = options.dropAfterLastUse ?? false;
   }
 
   get size(): number {
@@ -49,6 +62,8 @@ export class IndexedStream implements RandomAccess {
     this.planPos = -1;
     this.ahead = 0;
     this.aheadBytes = 0;
+    this.lastUse.clear();
+    if (this.dropAfterLastUse) for (const [pos, i] of chunks.entries()) this.lastUse.set(this.index.digest(i), pos);
   }
 
   /** Chunk indexes covering byte range [start, end) of the stream. */
@@ -144,12 +159,21 @@ export class IndexedStream implements RandomAccess {
     for (let j = this.planPos + 1; j < limit; j++) {
       if (plan[j] !== current) continue;
       for (let k = this.planPos + 1; k <= j && k < this.ahead; k++) this.aheadBytes -= this.chunkLength(plan[k]!);
+      if (this.dropAfterLastUse) this.dropPassed(plan, Math.max(this.planPos, 0), j);
       this.planPos = j;
       if (this.ahead <= j) {
         this.ahead = j + 1;
         this.aheadBytes = 0;
       }
       return;
+    }
+  }
+
+  /** Drops the chunks at plan positions [from, to) that the plan does not come back to at `to` or later. */
+  private dropPassed(plan: number[], from: number, to: number): void {
+    for (let k = from; k < to; k++) {
+      const digest = this.index.digest(plan[k]!);
+      if (this.lastUse.get(digest)! < to) this.fetcher.drop(digest);
     }
   }
 }

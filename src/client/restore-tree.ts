@@ -31,8 +31,9 @@ export async function openTreeArchive(session: ReaderSession, name: string, fetc
   const payloadIdx = DynamicIndex.parse(await session.file(payloadFile(name)), payloadFile(name));
   const meta = new IndexedStream(metaIdx, fetchers.meta, { readAheadBytes: 8 * 1024 * 1024 });
   meta.setPlan(Array.from({ length: metaIdx.chunkCount }, (_, i) => i));
-  // 8 MiB ahead keeps the 8 requests of 1 MiB chunks busy; 12 bought no speed (docs/benchmarks.md, peak RSS).
-  const payload = new IndexedStream(payloadIdx, fetchers.data, { readAheadBytes: 8 * 1024 * 1024 });
+  // 8 MiB ahead keeps the 8 requests of 1 MiB chunks busy; 12 bought no speed (docs/benchmarks.md,
+  // peak RSS). The payload is read once along its plan: chunks leave the cache after their last use.
+  const payload = new IndexedStream(payloadIdx, fetchers.data, { readAheadBytes: 8 * 1024 * 1024, dropAfterLastUse: true });
   payload.setPlan([]); // no read-ahead until the plan is known
   const reader = await ArchiveReader.open(meta, payload);
   return { reader, meta, payload };

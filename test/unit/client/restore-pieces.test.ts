@@ -73,6 +73,38 @@ describe("IndexedStream over a ChunkFetcher", () => {
     expect(fetcher.stats.cacheHits).toBeGreaterThan(0);
   });
 
+  test("with dropAfterLastUse the cache keeps only chunks the plan comes back to, by digest", async () => {
+    // Chunk 3 holds the same bytes as chunk 0 (duplicate content: one digest at two places).
+    const pieces = [1, 2, 3, 1, 4].map((v) => new Uint8Array(1000).fill(v));
+    const w = new DynamicIndexWriter();
+    const blobs = new Map<string, Uint8Array>();
+    for (const p of pieces) {
+      w.addChunk(p.length, none.digest(p));
+      blobs.set(none.digest(p), encodeBlob(p, none.encodeOptions));
+    }
+    const index = DynamicIndex.parse(w.finish(), "s");
+    const readAlong = async (dropAfterLastUse: boolean) => {
+      const c = countingFetch(blobs);
+      const fetcher = new ChunkFetcher(c.fetchRaw, none, { cacheBytes: 1_000_000 });
+      const stream = new IndexedStream(index, fetcher, { readAheadBytes: 0, dropAfterLastUse });
+      stream.setPlan([0, 1, 2, 3, 4]);
+      const held: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        expect((await stream.read(i * 1000, 1000))[0]).toBe(pieces[i]![0]!);
+        held.push(fetcher.heldBytes.cached / 1000);
+      }
+      return { held, fetched: c.fetched.length };
+    };
+    const dropping = await readAlong(true);
+    // Chunk 1 leaves once chunk 2 is read, while chunk 0's bytes stay for their second place (3);
+    // each chunk read last stays until the reader moves on.
+    expect(dropping.held).toEqual([1, 2, 2, 1, 1]);
+    expect(dropping.fetched).toBe(4); // the duplicate is fetched once
+    const keeping = await readAlong(false);
+    expect(keeping.held).toEqual([1, 2, 3, 3, 4]);
+    expect(keeping.fetched).toBe(4);
+  });
+
   test("encrypted chunks decode on worker threads and are checked against their digest", async () => {
     const k = keyring(3);
     const s = storedStream(3, 4096, k);
