@@ -52,7 +52,7 @@ export class PreviousSnapshotFiles {
     private readonly crypt: CryptConfig,
     private readonly uploader: ChunkUploader,
   ) {
-    // The previous metadata stream is read once, forward: a small window is enough.
+    // The previous metadata stream is read once, forward (tree() drops each chunk once passed).
     this.fetcher = new ChunkFetcher((d) => session.previousChunk(d), crypt, { cacheBytes: 16 * 1024 * 1024 });
   }
 
@@ -99,12 +99,16 @@ export class PreviousSnapshotFiles {
     this.uploader.addKnown(meta.digests());
     this.uploader.addKnown(payload.digests());
     if (!changeDetection) return { payload };
-    const metaStream = new IndexedStream(meta, this.fetcher, { readAheadBytes: 8 * 1024 * 1024 });
-    metaStream.setPlan(Array.from({ length: meta.chunkCount }, (_, i) => i));
+    // Read once, forward, by the lookup's cursor: 2 MiB ahead keeps it fed (it consumes ~15 MiB/s
+    // of metadata), and each chunk is dropped once passed, so a tree of millions of files holds a
+    // few MiB of its previous metadata, not the 8 MiB window plus a 16 MiB LRU.
+    const metaStream = new IndexedStream(meta, this.fetcher, { readAheadBytes: 2 * 1024 * 1024, dropAfterLastUse: true });
+    metaStream.setPlan([]); // ArchiveReader.open reads the header and the trailer first, off the plan
     // The payload is not read for change detection, except its start and tail records, which
     // ArchiveReader.open checks to pair the two streams.
     const payloadStream = new IndexedStream(payload, this.fetcher, { readAheadBytes: 0 });
     const reader = await ArchiveReader.open(metaStream, payloadStream);
+    metaStream.setPlan(Array.from({ length: meta.chunkCount }, (_, i) => i));
     return { lookup: createPreviousLookup(reader), payload };
   }
 }
