@@ -264,13 +264,21 @@ async function main(): Promise<number> {
         } catch (err) {
           failTool(a, err);
         }
-        // Restored trees are removed with the work dir at the end, not here: deleting a few GiB
-        // on a filesystem mounted with `discard` slows the next tool's file creation for tens
-        // of seconds (measured, docs/benchmarks.md), which would bill one tool for another.
+        // Restored trees are removed with the work dir at the end, not here: on ext4 without a
+        // journal (this VM's) an inode deleted less than 60-360 s ago is not reused, and file
+        // creation nearby slows down up to 18x meanwhile (docs/benchmarks.md, session 5), which
+        // would bill one tool for another.
       }
     }
     if (restoreRounds > 1) {
       for (const [name, runs] of restoreRuns) say(`  ${name.padEnd(6)} restore rounds: ${runs.map((x) => x.m.wallSeconds.toFixed(2)).join(", ")} s; the median counts`);
+      // Round by round as well: the median hides how far single rounds spread (docs/benchmarks.md).
+      const restic = restoreRuns.get("restic");
+      for (const [name, runs] of restoreRuns) {
+        if (!restic || name === "restic") continue;
+        const ratios = runs.map((x, i) => (restic[i] ? (restic[i]!.m.wallSeconds / x.m.wallSeconds).toFixed(2) + "x" : "-"));
+        say(`  ${name.padEnd(6)} restore vs restic per round: ${ratios.join(", ")}`);
+      }
     }
 
     rule("stopping");
