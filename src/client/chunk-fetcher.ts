@@ -13,6 +13,7 @@
  */
 import { shortDigest } from "../datastore/digest.ts";
 import { withContext } from "../util/errors.ts";
+import { releaseBuffer } from "../util/release-buffer.ts";
 import type { CryptConfig } from "./crypt.ts";
 import type { GcPacer } from "./gc-pacer.ts";
 import { Limiter } from "./limiter.ts";
@@ -95,11 +96,12 @@ export class ChunkFetcher {
 
   /**
    * Forgets a chunk the caller will not read again (indexed-stream.ts, when its plan has passed
-   * the chunk's last use): it leaves both stores now instead of waiting for LRU eviction.
+   * the chunk's last use): it leaves both stores now instead of waiting for LRU eviction. With
+   * `release` its memory is freed at once (util/release-buffer.ts): only when no view of it
+   * handed out earlier is still in use.
    */
-  drop(digest: string): void {
-    this.cache.take(digest);
-    this.ready.take(digest);
+  drop(digest: string, release = false): void {
+    for (const data of [this.cache.take(digest), this.ready.take(digest)]) if (data && release) releaseBuffer(data);
   }
 
   /** Chunks requested or queued right now (read-ahead uses it to stay within its window). */

@@ -12,6 +12,9 @@
  * moved past its last place in the plan, so the cache holds only chunks the plan comes back to,
  * not the most recent ones whatever their future (a restore's payload: docs/benchmarks.md,
  * session 5). Only for a stream read once along its plan: a second pass would fetch again.
+ * With `releaseDropped` as well, a dropped chunk's memory is freed at once: for a reader that
+ * is done with every view it got before it reads again (extraction copies each piece to its
+ * writer; `fileData` with verification holds one piece back, so `restore --file` does not).
  */
 import type { RandomAccess } from "../archive/source.ts";
 import type { DynamicIndex } from "../datastore/dynamic-index.ts";
@@ -20,6 +23,7 @@ import type { ChunkFetcher } from "./chunk-fetcher.ts";
 export interface IndexedStreamOptions {
   readAheadBytes?: number;
   dropAfterLastUse?: boolean;
+  releaseDropped?: boolean;
 }
 
 export class IndexedStream implements RandomAccess {
@@ -33,6 +37,7 @@ export class IndexedStream implements RandomAccess {
   private lastChunk = -1;
   private readonly readAhead: number;
   private readonly dropAfterLastUse: boolean;
+  private readonly releaseDropped: boolean;
   /**
    * Digest -> its last position in the plan (with dropAfterLastUse). By digest, not chunk index:
    * the fetcher caches by digest, and one chunk can sit at several places (duplicate content).
@@ -46,6 +51,7 @@ export class IndexedStream implements RandomAccess {
   ) {
     this.readAhead = options.readAheadBytes ?? 32 * 1024 * 1024;
     this.dropAfterLastUse = options.dropAfterLastUse ?? false;
+    this.releaseDropped = options.releaseDropped ?? false;
   }
 
   get size(): number {
@@ -173,7 +179,7 @@ export class IndexedStream implements RandomAccess {
   private dropPassed(plan: number[], from: number, to: number): void {
     for (let k = from; k < to; k++) {
       const digest = this.index.digest(plan[k]!);
-      if (this.lastUse.get(digest)! < to) this.fetcher.drop(digest);
+      if (this.lastUse.get(digest)! < to) this.fetcher.drop(digest, this.releaseDropped);
     }
   }
 }

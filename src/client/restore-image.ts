@@ -14,6 +14,7 @@ import { blockDeviceSize } from "./image-source.ts";
 import type { ByteOutput } from "./output-stream.ts";
 import type { Progress } from "./progress.ts";
 import type { ReaderSession } from "./reader-session.ts";
+import { releaseBuffer } from "../util/release-buffer.ts";
 
 export interface ImageRestoreResult {
   size: number;
@@ -87,8 +88,12 @@ export async function restoreImage(
         if (comesAgain(i, loc.digest)) held.set(loc.digest, data);
         if (data.byteLength !== len) throw new IbsError(`${name}: chunk ${i} has ${data.byteLength} bytes, the index says ${len}`);
       }
-      if (out) writeAt(out.fd, data, loc.start);
-      else await (target as ByteOutput).write(data);
+      if (out) {
+        writeAt(out.fd, data, loc.start);
+        // Written and not held for a repeat: freed now (util/release-buffer.ts). Not on the
+        // stdout path, whose writer may still queue the bytes.
+        if (!isZero(i) && !held.has(loc.digest)) releaseBuffer(data);
+      } else await (target as ByteOutput).write(data);
       bytesWritten += len;
       done = loc.end;
     }

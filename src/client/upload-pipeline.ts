@@ -14,6 +14,7 @@
 import { shortDigest } from "../datastore/digest.ts";
 import type { EncoderPool } from "../pipeline/encoder-pool.ts";
 import { IbsError, withContext } from "../util/errors.ts";
+import { releaseBuffer } from "../util/release-buffer.ts";
 import { ApiRequestError } from "./http.ts";
 import type { GcPacer } from "./gc-pacer.ts";
 import { Limiter } from "./limiter.ts";
@@ -163,6 +164,8 @@ export class ChunkUploader {
       await this.send(digest, blob);
     }
     this.stats.uploadedBytes += blob.byteLength;
+    // Stored and answered for: the encoded copy is ours alone and done with (util/release-buffer.ts).
+    releaseBuffer(blob);
   }
 
   private throwIfFailed(): void {

@@ -9,6 +9,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { IbsError } from "../util/errors.ts";
 import { chunkDigest, shortDigest } from "./digest.ts";
+import { releaseBuffer } from "../util/release-buffer.ts";
 import { zstdFrameContentSize } from "./zstd-frame.ts";
 
 export { chunkDigest, sha256, sha256Hex, hmacSha256, hmacSha256Hex } from "./digest.ts";
@@ -87,6 +88,7 @@ export function encodeBlob(data: Uint8Array, options: EncodeOptions = {}): Uint8
     writeFixedHeader(out, compressed ? BlobKind.Zstd : BlobKind.Plain);
     out.set(payload, PLAIN_HEADER_SIZE);
     sealCrc(out);
+    if (compressed) releaseBuffer(payload);
     return out;
   }
   if (cipher.key.length !== 32) throw new TypeError(`data key ${cipher.keyId}: expected 32 bytes, got ${cipher.key.length}`);
@@ -103,6 +105,9 @@ export function encodeBlob(data: Uint8Array, options: EncodeOptions = {}): Uint8
   gcm.setAAD(associatedData(out));
   const body = gcm.update(payload);
   out.set(body, ENCRYPTED_HEADER_SIZE);
+  // Both are copies made here and used up: freed now rather than at the thread's next collection.
+  releaseBuffer(body);
+  if (compressed) releaseBuffer(payload);
   const tail = gcm.final();
   if (tail.length > 0) out.set(tail, ENCRYPTED_HEADER_SIZE + body.length); // GCM is a stream mode: normally empty
   out.set(gcm.getAuthTag(), 28);
@@ -184,6 +189,8 @@ export function decodeBlob(bytes: Uint8Array, options: DecodeOptions = {}): Uint
   let payload: Uint8Array = bytes.subarray(header.payloadOffset);
   if (header.encrypted) payload = decrypt(bytes, payload, header.keyId!, name, options.keyLookup);
   const plaintext = header.compressed ? decompress(payload, name, options.maxDecodedSize ?? DEFAULT_MAX_DECODED_SIZE) : payload;
+  // The decrypted frame, once inflated, is ours alone and used up.
+  if (header.encrypted && header.compressed) releaseBuffer(payload);
   checkDigest(plaintext, header, name, options);
   return plaintext;
 }
@@ -207,6 +214,7 @@ export async function decodeBlobAsync(bytes: Uint8Array, options: DecodeOptions 
       throw new BlobError(name, "zstd", `zstd decompression failed: ${(err as Error).message}`);
     }
     plaintext = checkDecodedSize(out, declared, name);
+    if (header.encrypted) releaseBuffer(payload);
   }
   checkDigest(plaintext, header, name, options);
   return plaintext;
@@ -233,7 +241,10 @@ function decrypt(blob: Uint8Array, ciphertext: Uint8Array, keyId: number, name: 
   try {
     const head = gcm.update(ciphertext);
     const tail = gcm.final();
-    return tail.length === 0 ? head : Buffer.concat([head, tail]);
+    if (tail.length === 0) return head;
+    const joined = Buffer.concat([head, tail]);
+    releaseBuffer(head);
+    return joined;
   } catch {
     throw new BlobError(name, "auth", `authentication failed with data key id ${keyId}: wrong key or tampered data`);
   }

@@ -37,6 +37,18 @@ function storedStream(n: number, size: number, crypt = none) {
   return { data, index: DynamicIndex.parse(w.finish(), "s"), ...countingFetch(blobs) };
 }
 
+/** A stream of 1000-byte chunks, each filled with one of `values` (equal values: one digest at several places). */
+function compressibleStream(values: number[]) {
+  const w = new DynamicIndexWriter();
+  const blobs = new Map<string, Uint8Array>();
+  for (const v of values) {
+    const p = new Uint8Array(1000).fill(v);
+    w.addChunk(p.length, none.digest(p));
+    blobs.set(none.digest(p), encodeBlob(p, none.encodeOptions));
+  }
+  return { index: DynamicIndex.parse(w.finish(), "s"), blobs, ...countingFetch(blobs) };
+}
+
 describe("IndexedStream over a ChunkFetcher", () => {
   test("reads across chunk boundaries return the stream's bytes", async () => {
     const s = storedStream(6, 1000);
@@ -75,14 +87,8 @@ describe("IndexedStream over a ChunkFetcher", () => {
 
   test("with dropAfterLastUse the cache keeps only chunks the plan comes back to, by digest", async () => {
     // Chunk 3 holds the same bytes as chunk 0 (duplicate content: one digest at two places).
-    const pieces = [1, 2, 3, 1, 4].map((v) => new Uint8Array(1000).fill(v));
-    const w = new DynamicIndexWriter();
-    const blobs = new Map<string, Uint8Array>();
-    for (const p of pieces) {
-      w.addChunk(p.length, none.digest(p));
-      blobs.set(none.digest(p), encodeBlob(p, none.encodeOptions));
-    }
-    const index = DynamicIndex.parse(w.finish(), "s");
+    const { index, blobs } = compressibleStream([1, 2, 3, 1, 4]);
+    const pieces = [1, 2, 3, 1, 4];
     const readAlong = async (dropAfterLastUse: boolean) => {
       const c = countingFetch(blobs);
       const fetcher = new ChunkFetcher(c.fetchRaw, none, { cacheBytes: 1_000_000 });
@@ -90,7 +96,7 @@ describe("IndexedStream over a ChunkFetcher", () => {
       stream.setPlan([0, 1, 2, 3, 4]);
       const held: number[] = [];
       for (let i = 0; i < 5; i++) {
-        expect((await stream.read(i * 1000, 1000))[0]).toBe(pieces[i]![0]!);
+        expect((await stream.read(i * 1000, 1000))[0]).toBe(pieces[i]!);
         held.push(fetcher.heldBytes.cached / 1000);
       }
       return { held, fetched: c.fetched.length };
@@ -103,6 +109,22 @@ describe("IndexedStream over a ChunkFetcher", () => {
     const keeping = await readAlong(false);
     expect(keeping.held).toEqual([1, 2, 3, 3, 4]);
     expect(keeping.fetched).toBe(4);
+  });
+
+  test("with releaseDropped a dropped chunk's memory is freed at once; chunks the plan comes back to stay intact", async () => {
+    // Compressible chunks: decoding makes a buffer of their own (a plain blob's plaintext is a view into it).
+    const s = compressibleStream([1, 2, 3, 4]);
+    const stream = new IndexedStream(s.index, new ChunkFetcher(s.fetchRaw, none), { readAheadBytes: 0, dropAfterLastUse: true, releaseDropped: true });
+    stream.setPlan([0, 1, 0, 2, 3]);
+    const first0 = await stream.readSome(0, 1000);
+    const first1 = await stream.readSome(1000, 1000);
+    const again0 = await stream.readSome(0, 1000);
+    expect(first0.byteLength).toBe(1000); // chunk 0 comes back: kept
+    expect(first1.byteLength).toBe(0); // chunk 1 was passed for good: freed
+    expect(again0[999]).toBe(1);
+    await stream.readSome(2000, 1000);
+    expect(first0.byteLength).toBe(0);
+    expect(s.fetched).toHaveLength(3); // chunk 0 fetched once
   });
 
   test("encrypted chunks decode on worker threads and are checked against their digest", async () => {

@@ -56,6 +56,23 @@ describe("ChunkUploader", () => {
     expect(peak).toBeLessThanOrEqual(3); // 3000 bytes of 1000-byte chunks
   });
 
+  test("an uploaded blob's memory is freed once the server has it; a failed first attempt is retried with it intact", async () => {
+    const blobs: Uint8Array[] = [];
+    let attempts = 0;
+    const u = new ChunkUploader(inline, async (_d, blob) => {
+      attempts++;
+      expect(blob.byteLength).toBe(1000); // intact on every attempt, the retry's too
+      if (attempts === 1) throw new Error("connection reset");
+      blobs.push(blob);
+    });
+    await u.add(new Uint8Array(1000).fill(3), "a");
+    await u.add(new Uint8Array(1000).fill(4), "b");
+    await u.drain();
+    expect(attempts).toBe(3);
+    expect(u.stats.uploadedBytes).toBe(2000);
+    expect(blobs.map((b) => b.byteLength)).toEqual([0, 0]); // released after each upload
+  });
+
   test("the first failure stops the pipeline and names the chunk", async () => {
     const u = new ChunkUploader(inline, async (d) => {
       if (d === "bad") throw new ApiRequestError("index refused", 400, "bad_request", {});
