@@ -26,6 +26,7 @@ import { readStoredChunk } from "./stored-chunk.ts";
 import type { PreviousSnapshot, SessionCrypt } from "./previous.ts";
 import type { Session, SessionRegistry } from "./session-registry.ts";
 import type { SessionTask } from "./session-task.ts";
+import { releaseBuffer } from "../util/release-buffer.ts";
 
 /** Client warnings counted into the task result at most (each is one task log line). */
 export const MAX_COUNTED_WARNINGS = 100_000;
@@ -126,6 +127,8 @@ export class WriterSession implements Session {
       this.stats.chunks++;
       this.stats.chunkBytes += blob.length;
       this.s.task.ctx.progress(this.stats.chunkBytes, null, "B");
+      // The request body is stored and nothing keeps it: freed now, not at the next collection.
+      releaseBuffer(blob);
     });
   }
 
