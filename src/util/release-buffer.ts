@@ -16,5 +16,6 @@ export function releaseBuffer(view: Uint8Array): void {
   const buffer = view.buffer;
   if (!(buffer instanceof ArrayBuffer)) return; // a SharedArrayBuffer belongs to more than us
   if (view.byteOffset !== 0 || view.byteLength !== buffer.byteLength || view.byteLength === 0) return;
-  (buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
+  // transfer() is ES2024 (Bun has it); without it the buffer is simply left to the collector.
+  (buffer as ArrayBuffer & { transfer?(length: number): ArrayBuffer }).transfer?.(0);
 }
