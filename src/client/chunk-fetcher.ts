@@ -200,7 +200,7 @@ export interface StreamFetchers {
  * twice: once to plan, once to extract). Data: chunks already read are kept for a plan that
  * comes back to them (files read after a reused run sit behind it in the payload, so a restore
  * jumps forward and back); the restore's payload stream drops every other chunk once read
- * (indexed-stream.ts dropAfterLastUse), so this bound only caps those. The chunks fetched ahead
+ * (indexed-stream.ts `passedChunks`), so this bound only caps those. The chunks fetched ahead
  * are bounded by the read-ahead window (restore-tree.ts, 8 MiB), capped here. Measured on the
  * 1 GiB benchmark restore (a snapshot after the mutation), before the drops: LRU 8 MiB fetched
  * 60 of 971 chunks twice, 16 MiB none; with the drops it holds 1.5-13 MiB and fetches 925

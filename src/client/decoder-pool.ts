@@ -9,6 +9,7 @@
 import { availableParallelism } from "node:os";
 import { IbsError } from "../util/errors.ts";
 import type { CryptConfig } from "./crypt.ts";
+import { spansItsBuffer } from "../util/release-buffer.ts";
 import { workerUrl } from "../util/worker-url.ts";
 
 const WORKER_URL = workerUrl(import.meta.url, "client/decoder-worker.ts");
@@ -52,7 +53,7 @@ export class DecoderPool {
    */
   decode(blob: Uint8Array, digest: string, checkDigest = true): Promise<Uint8Array> {
     const id = this.nextId++;
-    const own = blob.byteOffset === 0 && blob.byteLength === blob.buffer.byteLength ? blob : blob.slice();
+    const own = spansItsBuffer(blob) ? blob : blob.slice();
     const worker = this.workers[this.next++ % this.workers.length]!;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });

@@ -5,7 +5,7 @@
  */
 import { decodeBlob } from "../datastore/blob.ts";
 import { collectGarbage } from "../util/collect-garbage.ts";
-import { releaseBuffer } from "../util/release-buffer.ts";
+import { releaseBuffer, spansItsBuffer } from "../util/release-buffer.ts";
 
 declare const self: Worker;
 
@@ -32,7 +32,7 @@ self.onmessage = (event: MessageEvent) => {
       maxDecodedSize: MAX_CHUNK,
     });
     // Transfer needs a buffer of its own: a view into a larger one is copied first.
-    const data = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength ? out : out.slice();
+    const data = spansItsBuffer(out) ? out : out.slice();
     const blobUsedUp = m.blob.buffer !== data.buffer;
     self.postMessage({ id: m.id, data }, [data.buffer as ArrayBuffer]);
     // The fetched blob came to this thread to be decoded and nobody else has it (util/release-buffer.ts).

@@ -8,13 +8,13 @@
  * without one, a reader moving forward gets the following chunks. Either way at most
  * `readAheadBytes` are fetched beyond the current read.
  *
- * With `dropAfterLastUse`, a planned chunk leaves the fetcher's cache as soon as the reader has
+ * With `passedChunks`, a planned chunk leaves the fetcher's cache as soon as the reader has
  * moved past its last place in the plan, so the cache holds only chunks the plan comes back to,
  * not the most recent ones whatever their future (a restore's payload: docs/benchmarks.md,
  * session 5). Only for a stream read once along its plan: a second pass would fetch again.
- * With `releaseDropped` as well, a dropped chunk's memory is freed at once: for a reader that
- * is done with every view it got before it reads again (extraction copies each piece to its
- * writer; `fileData` with verification holds one piece back, so `restore --file` does not).
+ * `"release"` also frees a dropped chunk's memory at once: for a reader that is done with every
+ * view it got before it reads again (extraction copies each piece to its writer; `fileData`
+ * with verification holds one piece back, so `restore --file` only drops).
  */
 import type { RandomAccess } from "../archive/source.ts";
 import type { DynamicIndex } from "../datastore/dynamic-index.ts";
@@ -22,8 +22,8 @@ import type { ChunkFetcher } from "./chunk-fetcher.ts";
 
 export interface IndexedStreamOptions {
   readAheadBytes?: number;
-  dropAfterLastUse?: boolean;
-  releaseDropped?: boolean;
+  /** What becomes of a chunk once the plan has passed its last use (default: left to the fetcher's LRU). */
+  passedChunks?: "drop" | "release";
 }
 
 export class IndexedStream implements RandomAccess {
@@ -36,10 +36,9 @@ export class IndexedStream implements RandomAccess {
   private aheadBytes = 0;
   private lastChunk = -1;
   private readonly readAhead: number;
-  private readonly dropAfterLastUse: boolean;
-  private readonly releaseDropped: boolean;
+  private readonly passedChunks: "drop" | "release" | undefined;
   /**
-   * Digest -> its last position in the plan (with dropAfterLastUse). By digest, not chunk index:
+   * Digest -> its last position in the plan (with passedChunks). By digest, not chunk index:
    * the fetcher caches by digest, and one chunk can sit at several places (duplicate content).
    */
   private lastUse = new Map<string, number>();
@@ -50,8 +49,7 @@ export class IndexedStream implements RandomAccess {
     options: IndexedStreamOptions = {},
   ) {
     this.readAhead = options.readAheadBytes ?? 32 * 1024 * 1024;
-    this.dropAfterLastUse = options.dropAfterLastUse ?? false;
-    this.releaseDropped = options.releaseDropped ?? false;
+    this.passedChunks = options.passedChunks;
   }
 
   get size(): number {
@@ -69,7 +67,7 @@ export class IndexedStream implements RandomAccess {
     this.ahead = 0;
     this.aheadBytes = 0;
     this.lastUse.clear();
-    if (this.dropAfterLastUse) for (const [pos, i] of chunks.entries()) this.lastUse.set(this.index.digest(i), pos);
+    if (this.passedChunks) for (const [pos, i] of chunks.entries()) this.lastUse.set(this.index.digest(i), pos);
   }
 
   /** Chunk indexes covering byte range [start, end) of the stream. */
@@ -165,7 +163,7 @@ export class IndexedStream implements RandomAccess {
     for (let j = this.planPos + 1; j < limit; j++) {
       if (plan[j] !== current) continue;
       for (let k = this.planPos + 1; k <= j && k < this.ahead; k++) this.aheadBytes -= this.chunkLength(plan[k]!);
-      if (this.dropAfterLastUse) this.dropPassed(plan, Math.max(this.planPos, 0), j);
+      if (this.passedChunks) this.dropPassed(plan, Math.max(this.planPos, 0), j);
       this.planPos = j;
       if (this.ahead <= j) {
         this.ahead = j + 1;
@@ -179,7 +177,7 @@ export class IndexedStream implements RandomAccess {
   private dropPassed(plan: number[], from: number, to: number): void {
     for (let k = from; k < to; k++) {
       const digest = this.index.digest(plan[k]!);
-      if (this.lastUse.get(digest)! < to) this.fetcher.drop(digest, this.releaseDropped);
+      if (this.lastUse.get(digest)! < to) this.fetcher.drop(digest, this.passedChunks === "release");
     }
   }
 }

@@ -102,7 +102,7 @@ export class PreviousSnapshotFiles {
     // Read once, forward, by the lookup's cursor: 2 MiB ahead keeps it fed (it consumes ~15 MiB/s
     // of metadata), and each chunk is dropped once passed, so a tree of millions of files holds a
     // few MiB of its previous metadata, not the 8 MiB window plus a 16 MiB LRU.
-    const metaStream = new IndexedStream(meta, this.fetcher, { readAheadBytes: 2 * 1024 * 1024, dropAfterLastUse: true });
+    const metaStream = new IndexedStream(meta, this.fetcher, { readAheadBytes: 2 * 1024 * 1024, passedChunks: "drop" });
     metaStream.setPlan([]); // ArchiveReader.open reads the header and the trailer first, off the plan
     // The payload is not read for change detection, except its start and tail records, which
     // ArchiveReader.open checks to pair the two streams.

@@ -90,8 +90,9 @@ export async function restoreImage(
       }
       if (out) {
         writeAt(out.fd, data, loc.start);
-        // Written and not held for a repeat: freed now (util/release-buffer.ts). Not on the
-        // stdout path, whose writer may still queue the bytes.
+        // Written and not held for a repeat: freed now (util/release-buffer.ts). Never a zero
+        // chunk (a view of the shared zeros buffer), nor on the stdout path, whose writer may
+        // still queue the bytes.
         if (!isZero(i) && !held.has(loc.digest)) releaseBuffer(data);
       } else await (target as ByteOutput).write(data);
       bytesWritten += len;

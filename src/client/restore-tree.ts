@@ -26,15 +26,15 @@ export interface TreeRestoreResult {
   warnings: string[];
 }
 
-/** `releaseDropped`: the caller copies every piece of content before it reads the next (indexed-stream.ts). */
-export async function openTreeArchive(session: ReaderSession, name: string, fetchers: StreamFetchers, opts: { releaseDropped?: boolean } = {}): Promise<{ reader: ArchiveReader; meta: IndexedStream; payload: IndexedStream }> {
+/** `release`: the caller copies every piece of content before it reads the next (indexed-stream.ts `passedChunks`). */
+export async function openTreeArchive(session: ReaderSession, name: string, fetchers: StreamFetchers, opts: { release?: boolean } = {}): Promise<{ reader: ArchiveReader; meta: IndexedStream; payload: IndexedStream }> {
   const metaIdx = DynamicIndex.parse(await session.file(metadataFile(name)), metadataFile(name));
   const payloadIdx = DynamicIndex.parse(await session.file(payloadFile(name)), payloadFile(name));
   const meta = new IndexedStream(metaIdx, fetchers.meta, { readAheadBytes: 8 * 1024 * 1024 });
   meta.setPlan(Array.from({ length: metaIdx.chunkCount }, (_, i) => i));
   // 8 MiB ahead keeps the 8 requests of 1 MiB chunks busy; 12 bought no speed (docs/benchmarks.md,
   // peak RSS). The payload is read once along its plan: chunks leave the cache after their last use.
-  const payload = new IndexedStream(payloadIdx, fetchers.data, { readAheadBytes: 8 * 1024 * 1024, dropAfterLastUse: true, releaseDropped: opts.releaseDropped });
+  const payload = new IndexedStream(payloadIdx, fetchers.data, { readAheadBytes: 8 * 1024 * 1024, passedChunks: opts.release ? "release" : "drop" });
   payload.setPlan([]); // no read-ahead until the plan is known
   const reader = await ArchiveReader.open(meta, payload);
   return { reader, meta, payload };
@@ -48,7 +48,7 @@ export async function restoreTree(
   opts: { patterns: readonly string[]; overwrite: boolean; progress: Progress; signal?: AbortSignal; gc?: GcPacer },
 ): Promise<TreeRestoreResult> {
   // Extraction hands every piece to its writer (a copy) before it reads the next.
-  const { reader, payload } = await openTreeArchive(session, name, fetchers, { releaseDropped: true });
+  const { reader, payload } = await openTreeArchive(session, name, fetchers, { release: true });
   const fetcher = fetchers.data;
   // Both passes over the metadata leave garbage per entry: collections paced by entries too.
   const gc = opts.gc;

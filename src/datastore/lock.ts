@@ -142,7 +142,11 @@ export function readHolder(path: string): LockHolder | null {
 
 /** "pid 1234 (backup, since 2026-11-26T19:00:00Z)" for messages, or "another process". */
 export function describeHolder(path: string): string {
-  const h = readHolder(path);
+  return holderText(readHolder(path));
+}
+
+/** describeHolder for a holder already read. */
+export function holderText(h: LockHolder | null): string {
   if (!h || !processAlive(h.pid, h.pstart)) return "another process";
   return `pid ${h.pid} (${h.purpose}, since ${new Date(h.since).toISOString().replace(/\.\d{3}Z$/, "Z")})`;
 }

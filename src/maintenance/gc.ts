@@ -53,7 +53,7 @@
  */
 import type { Datastore } from "../datastore/datastore.ts";
 import { LockedError, ModeError } from "../datastore/errors.ts";
-import { describeHolder, GC_LOCK_PURPOSE, lockWithTimeout, readHolder, REINDEX_LOCK_PURPOSE } from "../datastore/lock.ts";
+import { GC_LOCK_PURPOSE, holderText, lockWithTimeout, readHolder, REINDEX_LOCK_PURPOSE } from "../datastore/lock.ts";
 import { errorMessage, IbsError } from "../util/errors.ts";
 import { processAlive } from "../util/proc.ts";
 import { markReferencedChunks, MarkSet } from "./gc-mark.ts";
@@ -144,8 +144,9 @@ export async function garbageCollect(ds: Datastore, signal: AbortSignal, report?
   const log = new Reporter(report, { datastore: ds.name, ...(options.upid ? { upid: options.upid } : {}) });
   const lock = await lockWithTimeout(ds.locks.gc(), "exclusive", GC_LOCK_PURPOSE, options.lockWaitMs ?? 3000);
   if (!lock) {
-    const holder = describeHolder(ds.locks.gc());
-    if (readHolder(ds.locks.gc())?.purpose === REINDEX_LOCK_PURPOSE) {
+    const h = readHolder(ds.locks.gc());
+    const holder = holderText(h);
+    if (h?.purpose === REINDEX_LOCK_PURPOSE) {
       throw new LockedError(`garbage collection of datastore ${ds.name} cannot start while the datastore is reindexed (${holder})`, "run it again when the reindex has finished");
     }
     throw new LockedError(`garbage collection of datastore ${ds.name} is already running (${holder})`, "wait for it to finish (ironcore-backup gc status)");

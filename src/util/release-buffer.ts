@@ -15,7 +15,12 @@
 export function releaseBuffer(view: Uint8Array): void {
   const buffer = view.buffer;
   if (!(buffer instanceof ArrayBuffer)) return; // a SharedArrayBuffer belongs to more than us
-  if (view.byteOffset !== 0 || view.byteLength !== buffer.byteLength || view.byteLength === 0) return;
+  if (!spansItsBuffer(view) || view.byteLength === 0) return;
   // transfer() is ES2024 (Bun has it); without it the buffer is simply left to the collector.
   (buffer as ArrayBuffer & { transfer?(length: number): ArrayBuffer }).transfer?.(0);
+}
+
+/** Whether a view covers its whole buffer: the buffer can then be transferred or freed as the view's own. */
+export function spansItsBuffer(view: Uint8Array): boolean {
+  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
 }

@@ -85,14 +85,14 @@ describe("IndexedStream over a ChunkFetcher", () => {
     expect(fetcher.stats.cacheHits).toBeGreaterThan(0);
   });
 
-  test("with dropAfterLastUse the cache keeps only chunks the plan comes back to, by digest", async () => {
+  test("with passedChunks the cache keeps only chunks the plan comes back to, by digest", async () => {
     // Chunk 3 holds the same bytes as chunk 0 (duplicate content: one digest at two places).
     const { index, blobs } = compressibleStream([1, 2, 3, 1, 4]);
     const pieces = [1, 2, 3, 1, 4];
-    const readAlong = async (dropAfterLastUse: boolean) => {
+    const readAlong = async (passedChunks: "drop" | undefined) => {
       const c = countingFetch(blobs);
       const fetcher = new ChunkFetcher(c.fetchRaw, none, { cacheBytes: 1_000_000 });
-      const stream = new IndexedStream(index, fetcher, { readAheadBytes: 0, dropAfterLastUse });
+      const stream = new IndexedStream(index, fetcher, { readAheadBytes: 0, passedChunks });
       stream.setPlan([0, 1, 2, 3, 4]);
       const held: number[] = [];
       for (let i = 0; i < 5; i++) {
@@ -101,20 +101,20 @@ describe("IndexedStream over a ChunkFetcher", () => {
       }
       return { held, fetched: c.fetched.length };
     };
-    const dropping = await readAlong(true);
+    const dropping = await readAlong("drop");
     // Chunk 1 leaves once chunk 2 is read, while chunk 0's bytes stay for their second place (3);
     // each chunk read last stays until the reader moves on.
     expect(dropping.held).toEqual([1, 2, 2, 1, 1]);
     expect(dropping.fetched).toBe(4); // the duplicate is fetched once
-    const keeping = await readAlong(false);
+    const keeping = await readAlong(undefined);
     expect(keeping.held).toEqual([1, 2, 3, 3, 4]);
     expect(keeping.fetched).toBe(4);
   });
 
-  test("with releaseDropped a dropped chunk's memory is freed at once; chunks the plan comes back to stay intact", async () => {
+  test("with passedChunks release a dropped chunk's memory is freed at once; chunks the plan comes back to stay intact", async () => {
     // Compressible chunks: decoding makes a buffer of their own (a plain blob's plaintext is a view into it).
     const s = compressibleStream([1, 2, 3, 4]);
-    const stream = new IndexedStream(s.index, new ChunkFetcher(s.fetchRaw, none), { readAheadBytes: 0, dropAfterLastUse: true, releaseDropped: true });
+    const stream = new IndexedStream(s.index, new ChunkFetcher(s.fetchRaw, none), { readAheadBytes: 0, passedChunks: "release" });
     stream.setPlan([0, 1, 0, 2, 3]);
     const first0 = await stream.readSome(0, 1000);
     const first1 = await stream.readSome(1000, 1000);
