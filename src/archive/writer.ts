@@ -38,6 +38,7 @@ import {
 } from "./records.ts";
 import { type CopiedContent, copyIntoPayload } from "./content.ts";
 import { patchCopiedFileRecord } from "./record-copy.ts";
+import type { Listing } from "./stat-ahead.ts";
 import { NativeStat, StatAt, type WalkStat } from "./stat-at.ts";
 import { type PreviousFile, type PreviousLookup, type ReuseRequest, type ReuseSink, checkPlan, checkPreviousFile } from "./reuse.ts";
 import { BufferedSink, type Sink } from "./sinks.ts";
@@ -121,6 +122,8 @@ export interface WriterOptions {
    */
   sinksCopy?: boolean;
   signal?: AbortSignal;
+  /** Listings and stats taken ahead of the walk (stat-ahead.ts); the rest is read as it is met. */
+  ahead?: { take(abs: Buffer): Listing | undefined };
   /** Test seam: called before a regular file is opened for reading. */
   hooks?: { onBeforeRead?(path: Uint8Array, absPath: Buffer): void | Promise<void> };
   /** Archive id shared by both streams; random by default. */
@@ -193,6 +196,7 @@ interface Run {
 const EMPTY_SHA256 = new Bun.CryptoHasher("sha256").digest() as Uint8Array;
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 const DIR_OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY;
+const NO_STATS: ReadonlyArray<WalkStat | undefined> = [];
 const MAX_QUEUE = 8192;
 /** Shared by entries without extended attributes (nobody modifies an entry's list). */
 const NO_XATTRS: Array<[Uint8Array, Uint8Array]> = [];
@@ -276,13 +280,13 @@ class TreeWriter {
     await this.payload.write(encodePayloadStart(this.archiveId));
 
     const rootSlot: Slot = { start: 0, dirEnd: 0, dropped: false, emitted: false };
-    let names: Buffer[];
+    let listing: Listing;
     try {
-      names = fs.readdirSync(this.rootAbs, { encoding: "buffer" });
+      listing = this.listing(this.rootAbs);
     } catch (e) {
       throw new UsageError(`archive root ${this.rootAbs.toString()}: ${errorMessage(e)}`);
     }
-    await this.walkDir(new Uint8Array(0), this.rootAbs, rootStat, rootSlot, names, 0);
+    await this.walkDir(new Uint8Array(0), this.rootAbs, rootStat, rootSlot, listing, 0);
     await this.flushRun();
 
     for (const p of this.excludes.unmatched()) {
@@ -321,25 +325,36 @@ class TreeWriter {
 
   // ---- walking ----------------------------------------------------------------------------
 
-  private async walkDir(rel: Uint8Array, abs: Buffer, st: WalkStat, slot: Slot, names: Buffer[] | null, flags: number): Promise<void> {
+  private async walkDir(rel: Uint8Array, abs: Buffer, st: WalkStat, slot: Slot, listing: Listing | null, flags: number): Promise<void> {
     const xattrs = this.xattrsOf(rel, abs);
     await this.enqueue(() => this.emitEntry(slot, rel, st, flags, { kind: "dir" }, xattrs));
     this.counters.dirs++;
     const children: Slot[] = [];
-    if (names) {
-      names.sort(Buffer.compare);
-      const dirfd = this.openDir(abs);
+    if (listing) {
+      const { names, stats } = listing;
+      // Opened on the first child not stat'ed ahead: a directory listed ahead may need none.
+      let dirfd: number | undefined;
       try {
-        for (const name of names) {
+        for (let i = 0; i < names.length; i++) {
           this.opts.signal?.throwIfAborted();
-          const pending = this.walkChild(joinPath(rel, name), underRoot(abs, name), children, dirfd, name);
+          const name = names[i]!;
+          const ahead = stats[i];
+          if (ahead === undefined) dirfd ??= this.openDir(abs);
+          const pending = this.walkChild(joinPath(rel, name), underRoot(abs, name), children, dirfd ?? -1, name, ahead);
           if (pending) await pending;
         }
       } finally {
-        if (dirfd >= 0) fs.closeSync(dirfd);
+        if (dirfd !== undefined && dirfd >= 0) fs.closeSync(dirfd);
       }
     }
     await this.enqueue(() => this.emitDirEnd(slot, children));
+  }
+
+  /** A directory's names, sorted as the archive orders them, as taken ahead or read now. */
+  private listing(abs: Buffer): Listing {
+    const ahead = this.opts.ahead?.take(abs);
+    if (ahead) return ahead;
+    return { names: fs.readdirSync(abs, { encoding: "buffer" }).sort(Buffer.compare), stats: NO_STATS };
   }
 
   /** A descriptor of the directory its children are stat'ed relative to (stat-at.ts), or -1: by path. */
@@ -360,10 +375,10 @@ class TreeWriter {
    * The hot path of every walk: synchronous (undefined) unless something had to wait, so an
    * unchanged file costs no promise (the same for walkFile, addToRun, enqueue and the sinks).
    */
-  private walkChild(rel: Uint8Array, abs: Buffer, siblings: Slot[], dirfd: number, name: Uint8Array): MaybePromise {
+  private walkChild(rel: Uint8Array, abs: Buffer, siblings: Slot[], dirfd: number, name: Uint8Array, ahead: WalkStat | undefined): MaybePromise {
     let st: WalkStat;
     try {
-      st = this.lstat(abs, dirfd, name, rel);
+      st = ahead ?? this.lstat(abs, dirfd, name, rel);
     } catch (e) {
       this.fsWarning(rel, e, "stat");
       return;
@@ -377,14 +392,14 @@ class TreeWriter {
         this.counters.mountPointsSkipped++;
         return this.walkDir(rel, abs, st, newSlot(siblings), null, FLAG.mountPoint);
       }
-      let names: Buffer[];
+      let listing: Listing;
       try {
-        names = fs.readdirSync(abs, { encoding: "buffer" });
+        listing = this.listing(abs);
       } catch (e) {
         this.fsWarning(rel, e, "read directory");
         return;
       }
-      return this.walkDir(rel, abs, st, newSlot(siblings), names, 0);
+      return this.walkDir(rel, abs, st, newSlot(siblings), listing, 0);
     }
 
     let flags = 0;

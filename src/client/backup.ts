@@ -3,6 +3,7 @@
  * through the pipeline, store the client log, then send the signed manifest; on any failure
  * abort the session so nothing becomes visible.
  */
+import { StatAhead } from "../archive/stat-ahead.ts";
 import { encodeBlob } from "../datastore/blob.ts";
 import { createManifest, describeFile, encodeManifest, type ManifestFile } from "../datastore/manifest.ts";
 import type { BackupType } from "../datastore/snapshot-path.ts";
@@ -62,6 +63,10 @@ export async function runBackup(t: Transport, o: BackupOptions): Promise<BackupS
   const log = new ClientLog();
   const identity = o.crypt instanceof Promise ? o.cryptIdentity : { mode: o.crypt.mode, fingerprint: o.crypt.fingerprint };
   if (!identity) throw new Error("runBackup: a key still being unlocked needs its cryptIdentity");
+  // This thread is idle until the session has started and the key is unlocked: the first
+  // tree's walk gets ahead meanwhile (stat-ahead.ts), until its writer starts.
+  const firstTree = o.archives.find((a) => a.kind === "tree");
+  const ahead = firstTree ? StatAhead.start(firstTree.source, { exclude: o.exclude }) : undefined;
   // The session starts while the key may still be unlocking; when both fail, the key's error
   // is the one to show (a wrong passphrase says more than what the server made of the key).
   const [sessionStart, unlocked] = await Promise.allSettled([
@@ -81,11 +86,14 @@ export async function runBackup(t: Transport, o: BackupOptions): Promise<BackupS
       return c;
     }),
   ]);
-  if (unlocked.status === "rejected") {
-    if (sessionStart.status === "fulfilled") await sessionStart.value.abort();
-    throw unlocked.reason;
+  if (unlocked.status === "rejected" || sessionStart.status === "rejected") {
+    await ahead?.stop();
+    if (unlocked.status === "rejected") {
+      if (sessionStart.status === "fulfilled") await sessionStart.value.abort();
+      throw unlocked.reason;
+    }
+    throw (sessionStart as PromiseRejectedResult).reason;
   }
-  if (sessionStart.status === "rejected") throw sessionStart.reason;
   const session = sessionStart.value;
   const crypt = unlocked.value;
   const snapshot = formatSnapshotName(session.snapshot);
@@ -118,7 +126,8 @@ export async function runBackup(t: Transport, o: BackupOptions): Promise<BackupS
       let r: ArchiveResult;
       if (spec.kind === "tree") {
         const prev = previous ? await previous.tree(spec.name, changeDetection === "metadata") : undefined;
-        r = await backupTree(ctx, spec, { exclude: o.exclude ?? [], previous: prev, changeWhileRead: o.changeWhileRead });
+        if (spec === firstTree) await ahead?.stop();
+        r = await backupTree(ctx, spec, { exclude: o.exclude ?? [], previous: prev, changeWhileRead: o.changeWhileRead, ahead: spec === firstTree ? ahead : undefined });
       } else {
         const prev = previous ? await previous.image(spec.name, changeDetection === "metadata") : undefined;
         r = await backupImage(ctx, spec, { previous: prev, changeDetection: changeDetection === "metadata", now: o.now, chunkSize: o.imageChunkSize });
@@ -158,6 +167,7 @@ export async function runBackup(t: Transport, o: BackupOptions): Promise<BackupS
     return summary;
   } catch (err) {
     progress.stop();
+    await ahead?.stop();
     await session.abort();
     throw err;
   } finally {

@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs";
 import type { PreviousLookupStats } from "../archive/previous.ts";
+import type { StatAhead } from "../archive/stat-ahead.ts";
 import { formatPath } from "../archive/paths.ts";
 import type { PreviousLookup } from "../archive/reuse.ts";
 import { writeArchive } from "../archive/writer.ts";
@@ -23,6 +24,8 @@ export interface TreeBackupOptions {
    * appended to just before it is read, to produce a deterministic "changed while read".
    */
   changeWhileRead?: string;
+  /** The walk taken ahead of this tree while the session started (stat-ahead.ts), stopped. */
+  ahead?: StatAhead;
 }
 
 export async function backupTree(ctx: BackupContext, spec: ArchiveSpec, opts: TreeBackupOptions): Promise<ArchiveResult> {
@@ -62,6 +65,7 @@ export async function backupTree(ctx: BackupContext, spec: ArchiveSpec, opts: Tr
     reuse,
     reuseJoin: reuse?.join,
     signal: ctx.signal,
+    ahead: opts.ahead,
     // Several MiB per read: the pieces reach the chunker uncopied (dynamic-stream.ts), and
     // fewer of them span a chunk boundary.
     readPieceSize: 4 * 1024 * 1024,
