@@ -102,7 +102,7 @@ export class StatAhead {
       this.rootDev = st.dev;
       this.enter(this.root, new Uint8Array(0));
       while (!this.stopRequested && this.advance(performance.now() + SLICE_MS)) {
-        await new Promise<void>((resolve) => setTimeout(resolve, 2));
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } catch {
       // Nothing taken ahead is needed: the writer walks whatever is left itself.
