@@ -196,12 +196,21 @@ export class StatAt {
    * report every field needed (use lstatSync then). Throws a NativeError (with `code`) on failure.
    */
   stat(dirfd: number, name: Uint8Array, pathForErrors?: Uint8Array): NativeStat | undefined {
+    const words = this.statWords(dirfd, name, pathForErrors);
+    return words && statFromStatx(words, 0);
+  }
+
+  /**
+   * The raw struct statx words of that lstat (read them with statFromStatx), in a buffer the
+   * next call overwrites; undefined for a name too long for the buffer (use lstatSync then).
+   */
+  statWords(dirfd: number, name: Uint8Array, pathForErrors?: Uint8Array): Uint32Array | undefined {
     if (name.byteLength >= this.name.byteLength) return undefined;
     this.name.set(name, 0);
     this.name[name.byteLength] = 0;
     const err = statxInto(dirfd, this.namePtr, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, this.outPtr);
     if (err !== 0) throw new NativeError("statx", err, pathForErrors ?? name);
-    return statFromStatx(this.out, 0);
+    return this.out;
   }
 }
 

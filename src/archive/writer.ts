@@ -196,7 +196,6 @@ interface Run {
 const EMPTY_SHA256 = new Bun.CryptoHasher("sha256").digest() as Uint8Array;
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 const DIR_OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY;
-const NO_STATS: ReadonlyArray<WalkStat | undefined> = [];
 const MAX_QUEUE = 8192;
 /** Shared by entries without extended attributes (nobody modifies an entry's list). */
 const NO_XATTRS: Array<[Uint8Array, Uint8Array]> = [];
@@ -331,14 +330,13 @@ class TreeWriter {
     this.counters.dirs++;
     const children: Slot[] = [];
     if (listing) {
-      const { names, stats } = listing;
       // Opened on the first child not stat'ed ahead: a directory listed ahead may need none.
       let dirfd: number | undefined;
       try {
-        for (let i = 0; i < names.length; i++) {
+        for (let i = 0; i < listing.count; i++) {
           this.opts.signal?.throwIfAborted();
-          const name = names[i]!;
-          const ahead = stats[i];
+          const name = listing.name(i);
+          const ahead = listing.stat(i);
           if (ahead === undefined) dirfd ??= this.openDir(abs);
           const pending = this.walkChild(joinPath(rel, name), underRoot(abs, name), children, dirfd ?? -1, name, ahead);
           if (pending) await pending;
@@ -354,7 +352,8 @@ class TreeWriter {
   private listing(abs: Buffer): Listing {
     const ahead = this.opts.ahead?.take(abs);
     if (ahead) return ahead;
-    return { names: fs.readdirSync(abs, { encoding: "buffer" }).sort(Buffer.compare), stats: NO_STATS };
+    const names = fs.readdirSync(abs, { encoding: "buffer" }).sort(Buffer.compare);
+    return { count: names.length, name: (i) => names[i]!, stat: () => undefined };
   }
 
   /** A descriptor of the directory its children are stat'ed relative to (stat-at.ts), or -1: by path. */
