@@ -3,11 +3,13 @@
  *
  *   bun scripts/bench/run.ts [--size-gib 1] [--tools ibs,restic,borg,ibs-s3] [--keep] [--out results.json]
  *                            [--seed ibs-bench-1] [--work-dir DIR] [--ibs-bin PATH | --ibs-from-source] [--no-verify]
- *                            [--s3rver-runtime node|bun] [--restore-rounds N]
+ *                            [--s3rver-runtime node|bun] [--restore-rounds N] [--unchanged-rounds N]
  *
  * --restore-rounds N (default 1): restore N times, alternating which tool goes first; the
  * median round's time counts, the largest peak RSS of any round (the first is verified). The restore ratio moves with the filesystem's
  * state (write-back, recently freed inodes) more than with either tool (docs/benchmarks.md).
+ * --unchanged-rounds N (default 1): the unchanged re-backup N times, alike: one run of it spreads
+ * by +-15 % on this VM, which moves its ratio between 2.3x and 3.1x (docs/benchmarks.md).
  *
  * Tool `ibs-s3` (issue #8): the same IBS client against an S3 datastore of its own server on
  * s3rver (loopback, no chunk cache); a table of S3/local throughput per step is printed when
@@ -33,15 +35,16 @@ import { cpus, loadavg, totalmem, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { generate, mutate, type Dataset, type GenerateStats, type MutateStats } from "./dataset.ts";
-import { haveGnuTime, type Measured, setScratchDir } from "./measure.ts";
-import { ratios, renderTables, s3Ratios, STEPS, stepResult, type ToolResult } from "./report.ts";
+import { haveGnuTime, setScratchDir } from "./measure.ts";
+import { ratios, renderTables, s3Ratios, STEPS, type ToolResult } from "./report.ts";
+import { Rounds } from "./rounds.ts";
 import { borgAdapter } from "./tools/borg.ts";
 import { buildIbs, ibsAdapter, ibsFromSource } from "./tools/ibs.ts";
 import { resticAdapter } from "./tools/restic.ts";
 import type { BackupPhase, ToolAdapter } from "./tools/types.ts";
 import { compareTrees, fileDigest, snapshotTree } from "./verify.ts";
 
-const USAGE = "usage: bun scripts/bench/run.ts [--size-gib 1] [--tools ibs,restic,borg] [--keep] [--out results.json] [--seed S] [--work-dir DIR] [--ibs-bin PATH | --ibs-from-source] [--no-verify] [--s3rver-runtime node|bun] [--restore-rounds N]";
+const USAGE = "usage: bun scripts/bench/run.ts [--size-gib 1] [--tools ibs,restic,borg] [--keep] [--out results.json] [--seed S] [--work-dir DIR] [--ibs-bin PATH | --ibs-from-source] [--no-verify] [--s3rver-runtime node|bun] [--restore-rounds N] [--unchanged-rounds N]";
 const KNOWN_TOOLS = ["ibs", "restic", "borg", "ibs-s3"];
 const APT_PACKAGES: Record<string, string> = { restic: "restic", borg: "borgbackup" };
 
@@ -64,6 +67,7 @@ const { values: argv } = parseArgs({
     "no-verify": { type: "boolean", default: false },
     "s3rver-runtime": { type: "string", default: "node" },
     "restore-rounds": { type: "string", default: "1" },
+    "unchanged-rounds": { type: "string", default: "1" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -77,8 +81,13 @@ const toolNames = argv.tools!.split(",").map((s) => s.trim()).filter(Boolean);
 for (const t of toolNames) if (!KNOWN_TOOLS.includes(t)) fail(`--tools: unknown tool '${t}' (known: ${KNOWN_TOOLS.join(", ")})`);
 if (toolNames.length === 0) fail("--tools names no tool");
 const outFile = argv.out ? resolve(argv.out) : undefined;
-const restoreRounds = Number(argv["restore-rounds"]);
-if (!Number.isInteger(restoreRounds) || restoreRounds < 1 || restoreRounds > 9) fail(`--restore-rounds: expected a whole number from 1 to 9, got '${argv["restore-rounds"]}'`);
+function roundsOption(name: "restore-rounds" | "unchanged-rounds"): number {
+  const n = Number(argv[name]);
+  if (!Number.isInteger(n) || n < 1 || n > 9) fail(`--${name}: expected a whole number from 1 to 9, got '${argv[name]}'`);
+  return n;
+}
+const restoreRounds = roundsOption("restore-rounds");
+const unchangedRounds = roundsOption("unchanged-rounds");
 if (argv["s3rver-runtime"] !== "node" && argv["s3rver-runtime"] !== "bun") fail(`--s3rver-runtime: expected node or bun, got '${argv["s3rver-runtime"]}'`);
 
 const say = (line: string) => console.log(line);
@@ -201,22 +210,31 @@ async function main(): Promise<number> {
       }
     }
 
-    const phase = async (p: BackupPhase) => {
+    // With several rounds the order alternates (a tool that always follows another pays for
+    // its write-back and inode churn) and the median round counts.
+    const phase = async (p: BackupPhase, rounds = 1) => {
       rule(`backup: ${p}`);
-      for (const a of live()) {
-        syncDisks();
-        const load = loadavg()[0];
-        try {
-          const m = await a.backup(p);
-          results.get(a.name)!.steps[p] = stepResult(m, load);
-          say(`  ${a.name.padEnd(6)} ${m.wallSeconds.toFixed(2)} s, cpu ${m.cpuSeconds?.toFixed(1) ?? "?"} s, peak RSS ${(m.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
-        } catch (err) {
-          failTool(a, err);
+      const runs = new Rounds(rounds);
+      for (let round = 1; round <= rounds; round++) {
+        for (const a of round % 2 === 1 ? live() : [...live()].reverse()) {
+          // Snapshot times have one-second resolution: a tool's next round may follow its last
+          // at once (the order alternates), and IBS would wait for the next second, measured.
+          if (rounds > 1) await Bun.sleep(1000);
+          syncDisks();
+          const load = loadavg()[0];
+          try {
+            const m = await a.backup(p);
+            results.get(a.name)!.steps[p] = runs.add(a.name, m, load);
+            say(`  ${a.name.padEnd(6)} ${m.wallSeconds.toFixed(2)} s, cpu ${m.cpuSeconds?.toFixed(1) ?? "?"} s, peak RSS ${(m.peakRssBytes / 2 ** 20).toFixed(0)} MiB${runs.label(round)}`);
+          } catch (err) {
+            failTool(a, err);
+          }
         }
       }
+      runs.report(p, say);
     };
     await phase("initial");
-    await phase("unchanged");
+    await phase("unchanged", unchangedRounds);
     rule("next day");
     const mutStats = mutate(opts, say);
     await phase("mutated");
@@ -228,9 +246,8 @@ async function main(): Promise<number> {
       expectedTree = snapshotTree(dataset.tree);
       expectedImage = fileDigest(dataset.image);
     }
-    // With several rounds the order alternates (a tool that always follows another pays for
-    // its write-back and inode churn) and the median round counts; only the first is verified.
-    const restoreRuns = new Map<string, Array<{ m: Measured; load: number }>>();
+    // Rounds as for the backups above; only the first is verified.
+    const restoreRuns = new Rounds(restoreRounds);
     for (let round = 1; round <= restoreRounds; round++) {
       for (const a of round % 2 === 1 ? live() : [...live()].reverse()) {
         const r = results.get(a.name)!;
@@ -239,15 +256,8 @@ async function main(): Promise<number> {
         const load = loadavg()[0];
         try {
           const { measured, paths } = await a.restore(target);
-          const runs = restoreRuns.get(a.name) ?? [];
-          runs.push({ m: measured, load });
-          restoreRuns.set(a.name, runs);
-          const sorted = [...runs].sort((x, y) => x.m.wallSeconds - y.m.wallSeconds);
-          const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-          // Time of the median round; memory of the worst one.
-          r.steps.restore = { ...stepResult(median.m, median.load), peakRssBytes: Math.max(...runs.map((x) => x.m.peakRssBytes)) };
-          const which = restoreRounds === 1 ? "" : ` (round ${round})`;
-          say(`  ${a.name.padEnd(6)} ${measured.wallSeconds.toFixed(2)} s, cpu ${measured.cpuSeconds?.toFixed(1) ?? "?"} s, peak RSS ${(measured.peakRssBytes / 2 ** 20).toFixed(0)} MiB${which}`);
+          r.steps.restore = restoreRuns.add(a.name, measured, load);
+          say(`  ${a.name.padEnd(6)} ${measured.wallSeconds.toFixed(2)} s, cpu ${measured.cpuSeconds?.toFixed(1) ?? "?"} s, peak RSS ${(measured.peakRssBytes / 2 ** 20).toFixed(0)} MiB${restoreRuns.label(round)}`);
           if (round === 1 && expectedTree && expectedImage) {
             const problems = compareTrees(expectedTree, paths.tree);
             const img = existsSync(paths.image) ? fileDigest(paths.image) : null;
@@ -270,16 +280,7 @@ async function main(): Promise<number> {
         // would bill one tool for another.
       }
     }
-    if (restoreRounds > 1) {
-      for (const [name, runs] of restoreRuns) say(`  ${name.padEnd(6)} restore rounds: ${runs.map((x) => x.m.wallSeconds.toFixed(2)).join(", ")} s; the median counts`);
-      // Round by round as well: the median hides how far single rounds spread (docs/benchmarks.md).
-      const restic = restoreRuns.get("restic");
-      for (const [name, runs] of restoreRuns) {
-        if (!restic || name === "restic") continue;
-        const ratios = runs.map((x, i) => (restic[i] ? (restic[i]!.m.wallSeconds / x.m.wallSeconds).toFixed(2) + "x" : "-"));
-        say(`  ${name.padEnd(6)} restore vs restic per round: ${ratios.join(", ")}`);
-      }
-    }
+    restoreRuns.report("restore", say);
 
     rule("stopping");
     for (const a of adapters) await a.close();
