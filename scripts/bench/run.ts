@@ -10,6 +10,9 @@
  * state (write-back, recently freed inodes) more than with either tool (docs/benchmarks.md).
  * --unchanged-rounds N (default 1): the unchanged re-backup N times, alike: one run of it spreads
  * by +-15 % on this VM, which moves its ratio between 2.3x and 3.1x (docs/benchmarks.md).
+ * --page-cache drop|keep (default drop, as root): before each restore, drop the page cache and
+ * read the restoring tool's repository back in (page-cache.ts); keep: only `sync`, as before
+ * session 6.
  *
  * Tool `ibs-s3` (issue #8): the same IBS client against an S3 datastore of its own server on
  * s3rver (loopback, no chunk cache); a table of S3/local throughput per step is printed when
@@ -37,6 +40,7 @@ import { parseArgs } from "node:util";
 import { generate, mutate, type Dataset, type GenerateStats, type MutateStats } from "./dataset.ts";
 import { haveGnuTime, setScratchDir } from "./measure.ts";
 import { ratios, renderTables, s3Ratios, STEPS, type ToolResult } from "./report.ts";
+import { pageCacheUnsettlable, settlePageCache } from "./page-cache.ts";
 import { Rounds } from "./rounds.ts";
 import { borgAdapter } from "./tools/borg.ts";
 import { buildIbs, ibsAdapter, ibsFromSource } from "./tools/ibs.ts";
@@ -44,7 +48,7 @@ import { resticAdapter } from "./tools/restic.ts";
 import type { BackupPhase, ToolAdapter } from "./tools/types.ts";
 import { compareTrees, fileDigest, snapshotTree } from "./verify.ts";
 
-const USAGE = "usage: bun scripts/bench/run.ts [--size-gib 1] [--tools ibs,restic,borg] [--keep] [--out results.json] [--seed S] [--work-dir DIR] [--ibs-bin PATH | --ibs-from-source] [--no-verify] [--s3rver-runtime node|bun] [--restore-rounds N] [--unchanged-rounds N]";
+const USAGE = "usage: bun scripts/bench/run.ts [--size-gib 1] [--tools ibs,restic,borg] [--keep] [--out results.json] [--seed S] [--work-dir DIR] [--ibs-bin PATH | --ibs-from-source] [--no-verify] [--s3rver-runtime node|bun] [--restore-rounds N] [--unchanged-rounds N] [--page-cache drop|keep]";
 const KNOWN_TOOLS = ["ibs", "restic", "borg", "ibs-s3"];
 const APT_PACKAGES: Record<string, string> = { restic: "restic", borg: "borgbackup" };
 
@@ -68,6 +72,7 @@ const { values: argv } = parseArgs({
     "s3rver-runtime": { type: "string", default: "node" },
     "restore-rounds": { type: "string", default: "1" },
     "unchanged-rounds": { type: "string", default: "1" },
+    "page-cache": { type: "string", default: "drop" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -88,6 +93,10 @@ function roundsOption(name: "restore-rounds" | "unchanged-rounds"): number {
 }
 const restoreRounds = roundsOption("restore-rounds");
 const unchangedRounds = roundsOption("unchanged-rounds");
+if (argv["page-cache"] !== "drop" && argv["page-cache"] !== "keep") fail(`--page-cache: expected drop or keep, got '${argv["page-cache"]}'`);
+const cannotDrop = argv["page-cache"] === "drop" ? pageCacheUnsettlable() : null;
+if (cannotDrop) fail(`--page-cache drop: ${cannotDrop}; run as root, or pass --page-cache keep`);
+const dropPageCache = argv["page-cache"] === "drop";
 if (argv["s3rver-runtime"] !== "node" && argv["s3rver-runtime"] !== "bun") fail(`--s3rver-runtime: expected node or bun, got '${argv["s3rver-runtime"]}'`);
 
 const say = (line: string) => console.log(line);
@@ -135,6 +144,7 @@ async function main(): Promise<number> {
   const load0 = loadavg();
   say(`ibs benchmark: ${toolNames.join(", ")} on ${sizeGib} GiB tree + ${2 * sizeGib} GiB sparse image, seed ${argv.seed}`);
   say(`work dir ${workDir}${argv.keep ? " (kept)" : " (removed at the end; --keep keeps it)"}; load average ${load0.map((x) => x.toFixed(2)).join(" ")}`);
+  say(dropPageCache ? "before each restore: sync, page cache dropped, the tool's repository read back in (--page-cache keep: only sync)" : "before each restore: sync only (--page-cache keep)");
 
   const adapters: ToolAdapter[] = [];
   const results = new Map<string, ToolResult>();
@@ -252,7 +262,8 @@ async function main(): Promise<number> {
       for (const a of round % 2 === 1 ? live() : [...live()].reverse()) {
         const r = results.get(a.name)!;
         const target = join(workDir, a.name, restoreRounds === 1 ? "restore" : `restore-${round}`);
-        syncDisks();
+        if (dropPageCache) settlePageCache(a.repositoryDirs());
+        else syncDisks();
         const load = loadavg()[0];
         try {
           const { measured, paths } = await a.restore(target);

@@ -50,6 +50,7 @@ export function borgAdapter(): ToolAdapter {
       return { measured, paths: { tree: join(target, relative(ds!.root, ds!.tree)), image: join(target, relative(ds!.root, ds!.image)) } };
     },
     storedBytes: () => treeBytes(repo),
+    repositoryDirs: () => [repo, env.BORG_BASE_DIR!],
     notes: () => [],
     async close() {},
   };

@@ -1,0 +1,48 @@
+/**
+ * The page cache's state before a measured restore. On this VM (24 GiB, no swap) a restore
+ * that starts with the page cache full (free memory ~4-5 GiB: the dataset, both repositories
+ * and the earlier restores' files) took 8.2-10.5 s with 5-7.5 s of system time; the same
+ * restore with the cache dropped and its datastore read back in took 5.8-6.3 s with 2.3-2.6 s
+ * (docs/benchmarks.md, session 6). Which tool met the full cache first decided the restore
+ * ratio more than either tool did, so before each restore the harness drops the cache and reads
+ * the restoring tool's repository back in: every restore starts from a warm repository and
+ * free memory alike.
+ */
+import { closeSync, existsSync, openSync, readdirSync, readSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const DROP_CACHES = "/proc/sys/vm/drop_caches";
+
+/** Why the page cache cannot be dropped here, or null when it can (root with /proc writable). */
+export function pageCacheUnsettlable(): string | null {
+  if (process.getuid?.() !== 0) return "not root";
+  try {
+    closeSync(openSync(DROP_CACHES, "w"));
+    return null;
+  } catch (err) {
+    return `${DROP_CACHES} is not writable (${(err as NodeJS.ErrnoException).code ?? err})`;
+  }
+}
+
+/** sync, drop clean pages, dentries and inodes, then read every file below `dirs` back in. */
+export function settlePageCache(dirs: readonly string[]): void {
+  Bun.spawnSync(["sync"]);
+  writeFileSync(DROP_CACHES, "3\n");
+  const buf = Buffer.allocUnsafe(1 << 20);
+  const stack = dirs.filter((d) => existsSync(d));
+  while (stack.length) {
+    const d = stack.pop()!;
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) stack.push(p);
+      else if (e.isFile()) {
+        const fd = openSync(p, "r");
+        try {
+          while (readSync(fd, buf, 0, buf.length, null) > 0);
+        } finally {
+          closeSync(fd);
+        }
+      }
+    }
+  }
+}
