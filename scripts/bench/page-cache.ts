@@ -5,10 +5,10 @@
  * restore with the cache dropped and its datastore read back in took 5.8-6.3 s with 2.3-2.6 s
  * (docs/benchmarks.md, session 6). Which tool met the full cache first decided the restore
  * ratio more than either tool did, so before each restore the harness drops the cache and reads
- * the restoring tool's repository back in: every restore starts from a warm repository and
+ * the restoring tool's repository and executable back in: every restore starts warm and with
  * free memory alike.
  */
-import { closeSync, existsSync, openSync, readdirSync, readSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const DROP_CACHES = "/proc/sys/vm/drop_caches";
@@ -24,25 +24,31 @@ export function pageCacheUnsettlable(): string | null {
   }
 }
 
-/** sync, drop clean pages, dentries and inodes, then read every file below `dirs` back in. */
-export function settlePageCache(dirs: readonly string[]): void {
+/** sync, drop clean pages, dentries and inodes, then read `paths` (files, or every file below a directory) back in. */
+export function settlePageCache(paths: readonly string[]): void {
   Bun.spawnSync(["sync"]);
   writeFileSync(DROP_CACHES, "3\n");
   const buf = Buffer.allocUnsafe(1 << 20);
-  const stack = dirs.filter((d) => existsSync(d));
+  const readAll = (file: string) => {
+    const fd = openSync(file, "r");
+    try {
+      while (readSync(fd, buf, 0, buf.length, null) > 0);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const stack: string[] = [];
+  for (const p of paths) {
+    if (!existsSync(p)) continue;
+    if (statSync(p).isDirectory()) stack.push(p);
+    else readAll(p);
+  }
   while (stack.length) {
     const d = stack.pop()!;
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) stack.push(p);
-      else if (e.isFile()) {
-        const fd = openSync(p, "r");
-        try {
-          while (readSync(fd, buf, 0, buf.length, null) > 0);
-        } finally {
-          closeSync(fd);
-        }
-      }
+      else if (e.isFile()) readAll(p);
     }
   }
 }

@@ -144,7 +144,7 @@ async function main(): Promise<number> {
   const load0 = loadavg();
   say(`ibs benchmark: ${toolNames.join(", ")} on ${sizeGib} GiB tree + ${2 * sizeGib} GiB sparse image, seed ${argv.seed}`);
   say(`work dir ${workDir}${argv.keep ? " (kept)" : " (removed at the end; --keep keeps it)"}; load average ${load0.map((x) => x.toFixed(2)).join(" ")}`);
-  say(dropPageCache ? "before each restore: sync, page cache dropped, the tool's repository read back in (--page-cache keep: only sync)" : "before each restore: sync only (--page-cache keep)");
+  say(dropPageCache ? "before each restore: sync, page cache dropped, the tool's repository and executable read back in (--page-cache keep: only sync)" : "before each restore: sync only (--page-cache keep)");
 
   const adapters: ToolAdapter[] = [];
   const results = new Map<string, ToolResult>();
@@ -262,7 +262,7 @@ async function main(): Promise<number> {
       for (const a of round % 2 === 1 ? live() : [...live()].reverse()) {
         const r = results.get(a.name)!;
         const target = join(workDir, a.name, restoreRounds === 1 ? "restore" : `restore-${round}`);
-        if (dropPageCache) settlePageCache(a.repositoryDirs());
+        if (dropPageCache) settlePageCache(a.restoreReads());
         else syncDisks();
         const load = loadavg()[0];
         try {

@@ -50,7 +50,7 @@ export function borgAdapter(): ToolAdapter {
       return { measured, paths: { tree: join(target, relative(ds!.root, ds!.tree)), image: join(target, relative(ds!.root, ds!.image)) } };
     },
     storedBytes: () => treeBytes(repo),
-    repositoryDirs: () => [repo, env.BORG_BASE_DIR!],
+    restoreReads: () => [repo, env.BORG_BASE_DIR!, Bun.which("borg")!],
     notes: () => [],
     async close() {},
   };

@@ -229,7 +229,7 @@ export function ibsAdapter(getCommand: () => string[], opts: IbsAdapterOptions =
     // S3: the local directory (catalog; no cached chunks with --cache-size 0) plus s3rver's object files (not its metadata files).
     storedBytes: () => (s3 ? treeBytes(s3LocalDir()) + s3ObjectBytes() : treeBytes(join(dataDir, "datastores", store))),
     // The server's node state (catalog, task log) is read on every request: it counts too.
-    repositoryDirs: () => (s3 ? [s3.dir, dataDir] : [dataDir]),
+    restoreReads: () => [...(s3 ? [s3.dir] : []), dataDir, bin[0]!],
     notes() {
       const hwm = server ? vmHwm(server.pid) : NaN;
       const extra = Number.isFinite(hwm) ? [`server (run all) peak RSS ${(hwm / 2 ** 20).toFixed(0)} MiB`] : [];

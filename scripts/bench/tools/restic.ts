@@ -45,7 +45,7 @@ export function resticAdapter(): ToolAdapter {
       return { measured, paths: { tree: join(target, ds!.tree), image: join(target, ds!.image) } };
     },
     storedBytes: () => treeBytes(repo),
-    repositoryDirs: () => [repo, env.RESTIC_CACHE_DIR!],
+    restoreReads: () => [repo, env.RESTIC_CACHE_DIR!, Bun.which("restic")!],
     notes: () => [...summaries, "restore: restic 0.14 has no sparse restore; it writes the image's zeros"],
     async close() {},
   };

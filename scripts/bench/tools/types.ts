@@ -28,8 +28,8 @@ export interface ToolAdapter {
   restore(target: string): Promise<{ measured: Measured; paths: RestoredPaths }>;
   /** Bytes the repository/datastore holds now. */
   storedBytes(): number;
-  /** What a restore reads (repository, caches): read back in after the page cache is dropped. */
-  repositoryDirs(): string[];
+  /** What a restore reads (repository, caches, the executable): read back in after the page cache is dropped. */
+  restoreReads(): string[];
   /** Extra facts for the report (e.g. the IBS server's peak RSS). */
   notes(): string[];
   /** Stops anything init started. Safe to call more than once or after a failed init. */
