@@ -10,8 +10,9 @@
  * state (write-back, recently freed inodes) more than with either tool (docs/benchmarks.md).
  * --unchanged-rounds N (default 1): the unchanged re-backup N times, alike: one run of it spreads
  * by +-15 % on this VM, which moves its ratio between 2.3x and 3.1x (docs/benchmarks.md).
- * --page-cache drop|keep (default drop, as root): before each restore, drop the page cache and
- * read the restoring tool's repository back in (page-cache.ts); keep: only `sync`, as before
+ * --page-cache auto|drop|keep (default auto: drop where allowed, i.e. as root): before each
+ * restore, drop the page cache and read the restoring tool's repository back in (page-cache.ts);
+ * keep: only `sync`, as before
  * session 6.
  *
  * Tool `ibs-s3` (issue #8): the same IBS client against an S3 datastore of its own server on
@@ -48,7 +49,7 @@ import { resticAdapter } from "./tools/restic.ts";
 import type { BackupPhase, ToolAdapter } from "./tools/types.ts";
 import { compareTrees, fileDigest, snapshotTree } from "./verify.ts";
 
-const USAGE = "usage: bun scripts/bench/run.ts [--size-gib 1] [--tools ibs,restic,borg] [--keep] [--out results.json] [--seed S] [--work-dir DIR] [--ibs-bin PATH | --ibs-from-source] [--no-verify] [--s3rver-runtime node|bun] [--restore-rounds N] [--unchanged-rounds N] [--page-cache drop|keep]";
+const USAGE = "usage: bun scripts/bench/run.ts [--size-gib 1] [--tools ibs,restic,borg] [--keep] [--out results.json] [--seed S] [--work-dir DIR] [--ibs-bin PATH | --ibs-from-source] [--no-verify] [--s3rver-runtime node|bun] [--restore-rounds N] [--unchanged-rounds N] [--page-cache auto|drop|keep]";
 const KNOWN_TOOLS = ["ibs", "restic", "borg", "ibs-s3"];
 const APT_PACKAGES: Record<string, string> = { restic: "restic", borg: "borgbackup" };
 
@@ -72,7 +73,7 @@ const { values: argv } = parseArgs({
     "s3rver-runtime": { type: "string", default: "node" },
     "restore-rounds": { type: "string", default: "1" },
     "unchanged-rounds": { type: "string", default: "1" },
-    "page-cache": { type: "string", default: "drop" },
+    "page-cache": { type: "string", default: "auto" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -93,10 +94,10 @@ function roundsOption(name: "restore-rounds" | "unchanged-rounds"): number {
 }
 const restoreRounds = roundsOption("restore-rounds");
 const unchangedRounds = roundsOption("unchanged-rounds");
-if (argv["page-cache"] !== "drop" && argv["page-cache"] !== "keep") fail(`--page-cache: expected drop or keep, got '${argv["page-cache"]}'`);
-const cannotDrop = argv["page-cache"] === "drop" ? pageCacheUnsettlable() : null;
-if (cannotDrop) fail(`--page-cache drop: ${cannotDrop}; run as root, or pass --page-cache keep`);
-const dropPageCache = argv["page-cache"] === "drop";
+if (!["auto", "drop", "keep"].includes(argv["page-cache"]!)) fail(`--page-cache: expected auto, drop or keep, got '${argv["page-cache"]}'`);
+const cannotDrop = argv["page-cache"] === "keep" ? "--page-cache keep" : pageCacheUnsettlable();
+if (cannotDrop && argv["page-cache"] === "drop") fail(`--page-cache drop: ${cannotDrop}; run as root, or pass --page-cache keep`);
+const dropPageCache = !cannotDrop;
 if (argv["s3rver-runtime"] !== "node" && argv["s3rver-runtime"] !== "bun") fail(`--s3rver-runtime: expected node or bun, got '${argv["s3rver-runtime"]}'`);
 
 const say = (line: string) => console.log(line);
@@ -144,7 +145,11 @@ async function main(): Promise<number> {
   const load0 = loadavg();
   say(`ibs benchmark: ${toolNames.join(", ")} on ${sizeGib} GiB tree + ${2 * sizeGib} GiB sparse image, seed ${argv.seed}`);
   say(`work dir ${workDir}${argv.keep ? " (kept)" : " (removed at the end; --keep keeps it)"}; load average ${load0.map((x) => x.toFixed(2)).join(" ")}`);
-  say(dropPageCache ? "before each restore: sync, page cache dropped, the tool's repository and executable read back in (--page-cache keep: only sync)" : "before each restore: sync only (--page-cache keep)");
+  say(
+    dropPageCache
+      ? "before each restore: sync, page cache dropped, the tool's repository and executable read back in (--page-cache keep: only sync)"
+      : `before each restore: sync only (${cannotDrop}): restore times then depend on how full the page cache is (docs/benchmarks.md, session 6)`,
+  );
 
   const adapters: ToolAdapter[] = [];
   const results = new Map<string, ToolResult>();
