@@ -133,17 +133,24 @@ export function runChecked(cmd: string[], opts: RunOptions & { stdin?: string })
   return r.stdout.toString();
 }
 
-/** Apparent size of every file below dir (bytes the repository holds, not disk blocks). */
-export function treeBytes(dir: string, counts: (name: string) => boolean = () => true): number {
-  let total = 0;
+/** Calls `fn` with the path of every regular file below dir (depth first, any order within). */
+export function forEachFile(dir: string, fn: (path: string, name: string) => void): void {
   const stack = [dir];
   while (stack.length) {
     const d = stack.pop()!;
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) stack.push(p);
-      else if (e.isFile() && counts(e.name)) total += Bun.file(p).size;
+      else if (e.isFile()) fn(p, e.name);
     }
   }
+}
+
+/** Apparent size of every file below dir (bytes the repository holds, not disk blocks). */
+export function treeBytes(dir: string, counts: (name: string) => boolean = () => true): number {
+  let total = 0;
+  forEachFile(dir, (path, name) => {
+    if (counts(name)) total += Bun.file(path).size;
+  });
   return total;
 }

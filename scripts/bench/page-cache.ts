@@ -8,8 +8,8 @@
  * the restoring tool's repository and executable back in: every restore starts warm and with
  * free memory alike.
  */
-import { closeSync, existsSync, openSync, readdirSync, readSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, existsSync, openSync, readSync, statSync, writeFileSync } from "node:fs";
+import { forEachFile } from "./measure.ts";
 
 const DROP_CACHES = "/proc/sys/vm/drop_caches";
 
@@ -37,18 +37,9 @@ export function settlePageCache(paths: readonly string[]): void {
       closeSync(fd);
     }
   };
-  const stack: string[] = [];
   for (const p of paths) {
     if (!existsSync(p)) continue;
-    if (statSync(p).isDirectory()) stack.push(p);
+    if (statSync(p).isDirectory()) forEachFile(p, readAll);
     else readAll(p);
-  }
-  while (stack.length) {
-    const d = stack.pop()!;
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) stack.push(p);
-      else if (e.isFile()) readAll(p);
-    }
   }
 }

@@ -22,6 +22,14 @@ export class Rounds {
     return { ...stepResult(median.m, median.load), peakRssBytes: Math.max(...runs.map((x) => x.m.peakRssBytes)) };
   }
 
+  /**
+   * The tools in the order round `round` runs them: alternating, so that no tool always follows
+   * another (and pays for its write-back and inode churn).
+   */
+  order<T>(round: number, tools: T[]): T[] {
+    return round % 2 === 1 ? tools : [...tools].reverse();
+  }
+
   /** What a progress line of round `round` ends with: nothing when there is one round. */
   label(round: number): string {
     return this.count === 1 ? "" : ` (round ${round})`;

@@ -12,8 +12,7 @@
  * by +-15 % on this VM, which moves its ratio between 2.3x and 3.1x (docs/benchmarks.md).
  * --page-cache auto|drop|keep (default auto: drop where allowed, i.e. as root): before each
  * restore, drop the page cache and read the restoring tool's repository back in (page-cache.ts);
- * keep: only `sync`, as before
- * session 6.
+ * keep: only `sync`, as before session 6.
  *
  * Tool `ibs-s3` (issue #8): the same IBS client against an S3 datastore of its own server on
  * s3rver (loopback, no chunk cache); a table of S3/local throughput per step is printed when
@@ -225,13 +224,12 @@ async function main(): Promise<number> {
       }
     }
 
-    // With several rounds the order alternates (a tool that always follows another pays for
-    // its write-back and inode churn) and the median round counts.
+    // With several rounds the order alternates and the median round counts (rounds.ts).
     const phase = async (p: BackupPhase, rounds = 1) => {
       rule(`backup: ${p}`);
       const runs = new Rounds(rounds);
       for (let round = 1; round <= rounds; round++) {
-        for (const a of round % 2 === 1 ? live() : [...live()].reverse()) {
+        for (const a of runs.order(round, live())) {
           // Snapshot times have one-second resolution: a tool's next round may follow its last
           // at once (the order alternates), and IBS would wait for the next second, measured.
           if (rounds > 1) await Bun.sleep(1000);
@@ -264,7 +262,7 @@ async function main(): Promise<number> {
     // Rounds as for the backups above; only the first is verified.
     const restoreRuns = new Rounds(restoreRounds);
     for (let round = 1; round <= restoreRounds; round++) {
-      for (const a of round % 2 === 1 ? live() : [...live()].reverse()) {
+      for (const a of restoreRuns.order(round, live())) {
         const r = results.get(a.name)!;
         const target = join(workDir, a.name, restoreRounds === 1 ? "restore" : `restore-${round}`);
         if (dropPageCache) settlePageCache(a.restoreReads());

@@ -17,7 +17,6 @@
  * words, ~170 bytes an entry (as objects: ~420), turned into objects when the writer asks.
  */
 import * as fs from "node:fs";
-import { makeDev } from "./format.ts";
 import { PatternSet } from "./glob.ts";
 import { underRoot } from "./paths.ts";
 import { joinPath } from "./records.ts";
@@ -74,12 +73,6 @@ interface Frame {
 /** Work between two yields to the event loop. */
 const SLICE_MS = 2;
 const DIR_OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY;
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-/** struct statx words (stat-at.ts statFromStatx): mode, device major and minor. */
-const MODE_WORD = 7;
-const DEV_MAJOR_WORD = 34;
-const DEV_MINOR_WORD = 35;
 
 export class StatAhead {
   private readonly listings = new Map<string, AheadListing>();
@@ -92,7 +85,7 @@ export class StatAhead {
   private entries = 0;
   private stopRequested = false;
   /** Settles when the walk ended: the whole tree, maxEntries, or stop(). Never rejects. */
-  ended: Promise<void> = Promise.resolve();
+  readonly ended: Promise<void>;
 
   private constructor(
     private readonly root: Buffer,
@@ -102,13 +95,12 @@ export class StatAhead {
     this.excludes = new PatternSet(opts.exclude ?? []);
     this.oneFileSystem = opts.oneFileSystem ?? true;
     this.maxEntries = opts.maxEntries ?? 64 * 1024;
+    this.ended = this.run();
   }
 
   /** Starts walking `root` (the writer's root, byte for byte) in the background of this thread. */
   static start(root: string | Uint8Array, opts: StatAheadOptions = {}): StatAhead {
-    const ahead = new StatAhead(Buffer.from(typeof root === "string" ? Buffer.from(root) : root), opts);
-    ahead.ended = ahead.run();
-    return ahead;
+    return new StatAhead(Buffer.from(typeof root === "string" ? Buffer.from(root) : root), opts);
   }
 
   /** Ends the walk at its next slice; resolves once it stopped. */
@@ -170,8 +162,8 @@ export class StatAhead {
       if (!words) continue;
       f.listing.words.set(words.subarray(0, STATX_WORDS), i * STATX_WORDS);
       if (++this.entries >= this.maxEntries) return false;
-      if ((words[MODE_WORD]! & S_IFMT) !== S_IFDIR) continue;
-      if (this.oneFileSystem && makeDev(words[DEV_MAJOR_WORD]!, words[DEV_MINOR_WORD]!) !== this.rootDev) continue;
+      const st = statFromStatx(words, 0);
+      if (!st?.isDirectory() || (this.oneFileSystem && st.dev !== this.rootDev)) continue;
       const rel = joinPath(f.rel, name);
       if (!this.excludes.matches(rel, true)) this.enter(underRoot(f.abs, name), rel);
     }

@@ -86,14 +86,12 @@ export async function runBackup(t: Transport, o: BackupOptions): Promise<BackupS
       return c;
     }),
   ]);
-  if (unlocked.status === "rejected" || sessionStart.status === "rejected") {
-    await ahead?.stop();
-    if (unlocked.status === "rejected") {
-      if (sessionStart.status === "fulfilled") await sessionStart.value.abort();
-      throw unlocked.reason;
-    }
-    throw (sessionStart as PromiseRejectedResult).reason;
+  if (unlocked.status === "rejected" || sessionStart.status === "rejected") await ahead?.stop();
+  if (unlocked.status === "rejected") {
+    if (sessionStart.status === "fulfilled") await sessionStart.value.abort();
+    throw unlocked.reason;
   }
+  if (sessionStart.status === "rejected") throw sessionStart.reason;
   const session = sessionStart.value;
   const crypt = unlocked.value;
   const snapshot = formatSnapshotName(session.snapshot);

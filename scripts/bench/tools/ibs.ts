@@ -91,6 +91,11 @@ export function ibsAdapter(getCommand: () => string[], opts: IbsAdapterOptions =
     return [...bin, ...args, "--repository", repository, "--keyfile", keyfile, "--output-format", "json"];
   }
 
+  /** An admin command on the server's node state (`--data-dir`), not measured. */
+  function admin(args: string[], what: string, stdin?: string): string {
+    return runChecked([...bin, ...args, "--data-dir", dataDir], { env, what, stdin });
+  }
+
   /** Runs a measured client step and notes the server's CPU during it. */
   async function step(what: string, cmd: string[]): Promise<Measured> {
     if (server?.exitCode !== null && server?.exitCode !== undefined) throw new ToolFailure(`ironcore-backup server exited (code ${server.exitCode}) before ${what}; see ${serverLog}`);
@@ -112,7 +117,6 @@ export function ibsAdapter(getCommand: () => string[], opts: IbsAdapterOptions =
     s3Pid = s3.pid;
     const bucket = uniqueBucket("bench");
     await s3.createBucket(bucket);
-    const admin = (args: string[], what: string) => runChecked([...bin, ...args, "--data-dir", dataDir], { env, what });
     admin(["s3", "endpoint", "create", "loop", "--endpoint", s3.endpoint, "--access-key-id", S3RVER_KEY, "--secret-access-key", S3RVER_KEY, "--path-style"], "ironcore-backup s3 endpoint create");
     admin(["datastore", "create", store, "--backend", "s3", "--s3-endpoint", "loop", "--bucket", bucket, "--cache-dir", s3LocalDir(), "--cache-size", "0"], "ironcore-backup datastore create --backend s3");
   }
@@ -125,7 +129,6 @@ export function ibsAdapter(getCommand: () => string[], opts: IbsAdapterOptions =
    * (docs/benchmarks.md, session 6: the unchanged re-backup 0.84 -> 0.77 s).
    */
   function createBackupToken(anyPassword: string): { tokenid: string; secret: string } {
-    const admin = (args: string[], what: string, stdin?: string) => runChecked([...bin, ...args, "--data-dir", dataDir], { env, what, stdin });
     admin(["user", "create", "backup@ibs", "--password-stdin"], "ironcore-backup user create", `${anyPassword}-backup\n`);
     const token = JSON.parse(admin(["user", "token", "create", "backup@ibs", "host1", "--output-format", "json"], "ironcore-backup user token create"));
     for (const authId of ["backup@ibs", token.tokenid]) admin(["acl", "update", `/datastore/${store}`, "DatastoreBackup", "--auth-id", authId], "ironcore-backup acl update");
@@ -134,7 +137,7 @@ export function ibsAdapter(getCommand: () => string[], opts: IbsAdapterOptions =
 
   /** Requests by kind, also per GiB stored (requests cost money on a real store), from `datastore stats`. */
   function s3Requests(): string {
-    const stats = JSON.parse(runChecked([...bin, "datastore", "stats", store, "--data-dir", dataDir, "--output-format", "json"], { env, what: "ironcore-backup datastore stats" }));
+    const stats = JSON.parse(admin(["datastore", "stats", store, "--output-format", "json"], "ironcore-backup datastore stats"));
     const requests: Record<string, { requests: number }> = stats.s3?.requests ?? {};
     const gib = s3ObjectBytes() / 2 ** 30;
     const kinds = Object.entries(requests).map(([kind, c]) => `${kind} ${c.requests} (${gib > 0 ? (c.requests / gib).toFixed(0) : "-"}/GiB)`);
@@ -197,7 +200,7 @@ export function ibsAdapter(getCommand: () => string[], opts: IbsAdapterOptions =
       };
       runChecked([...bin, "key", "create", keyfile], { env, what: "ironcore-backup key create" });
       const info = JSON.parse(runChecked([...bin, "key", "show", keyfile, "--output-format", "json"], { env, what: "ironcore-backup key show" }));
-      runChecked([...bin, "key", "register", info.fingerprint, "--data-dir", dataDir], { env, what: "ironcore-backup key register" });
+      admin(["key", "register", info.fingerprint], "ironcore-backup key register");
       if (opts.s3) await createS3Store();
       const token = createBackupToken(password);
       env.IBS_PASSWORD = token.secret;
