@@ -15,6 +15,7 @@
 import { IbsError } from "../util/errors.ts";
 import type { ApplyOptions, EntryMeta, ExtractWarning } from "./extract-fs.ts";
 import { OpRunner } from "./extract-ops.ts";
+import { spansItsBuffer } from "../util/release-buffer.ts";
 import { workerUrl } from "../util/worker-url.ts";
 
 const WORKER_URL = workerUrl(import.meta.url, "archive/extract-worker.ts");
@@ -124,7 +125,7 @@ export class ExtractWriters {
       op = { t: "data", offset: op.offset, bytes: w.data.subarray(w.bytes, w.bytes + n) };
       w.bytes += n;
       this.inFlight += n;
-    }
+    } else op = withOwnBytes(op);
     w.ops.push(op);
     if (w.ops.length >= BATCH_OPS || w.bytes >= BATCH_BYTES) this.flush(w);
     else this.scheduleFlush();
@@ -221,3 +222,17 @@ export class ExtractWriters {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 }
+
+/**
+ * The op with every byte field in a buffer of its own. postMessage copies the whole buffer
+ * behind a view, and an entry's path, SHA-256, link target and xattrs are views into the
+ * decoded metadata chunk: each batch carried a copy of the chunks its entries came from.
+ */
+export function withOwnBytes(op: WriterOp): WriterOp {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(op)) out[k] = v instanceof Uint8Array ? own(v) : v;
+  if ("meta" in op && op.meta.xattrs.length > 0) out.meta = { ...op.meta, xattrs: op.meta.xattrs.map(([n, v]) => [own(n), own(v)]) };
+  return out as WriterOp;
+}
+
+const own = (b: Uint8Array): Uint8Array => (spansItsBuffer(b) ? b : b.slice());

@@ -24,13 +24,15 @@ import type { Transport } from "./transport.ts";
 import { formatBytes } from "./units.ts";
 
 /**
- * A full collection per 16 MiB of decoded chunks, and per 4096 entries scanned (gc-pacer.ts).
- * Measured on the 1 GiB benchmark restore (`restore --all`, tree and image at once), with the
- * smaller caches: every 32 MiB 188-203 MiB peak, every 16 MiB (and the smaller read-ahead and
- * writer window) 168-185 MiB, for about 0.5 s more user CPU and the same wall time
- * (docs/benchmarks.md, peak RSS).
+ * A collection per 16 MiB of decoded chunks, and per 4096 entries scanned (gc-pacer.ts); every
+ * fourth one full, the others of young objects only. Measured on the 1 GiB benchmark restore
+ * (`restore --all`, tree and image at once), with the smaller caches: full collections every
+ * 32 MiB 188-203 MiB peak, every 16 MiB (and the smaller read-ahead and writer window)
+ * 168-185 MiB, for about 0.5 s more user CPU (docs/benchmarks.md, peak RSS). The 94 full
+ * collections of that restore took 1.0-1.3 s of the main thread; with three in four young-only,
+ * 0.37-0.49 s, for ~5 MiB more peak (session 7). Young-only collections alone kept 217 MiB.
  */
-const RESTORE_GC_BYTES = 16 * 1024 * 1024;
+const RESTORE_GC = { everyBytes: 16 * 1024 * 1024, fullEvery: 4 };
 
 export interface RestoreSessionOptions {
   store: string;
@@ -106,7 +108,7 @@ async function withRestoreSession<T>(t: Transport, o: RestoreSessionOptions, fn:
     pool = !o.decode && threads > 0 ? new DecoderPool(crypt, threads) : undefined;
     const decode = o.decode ?? (pool ? pool.decode.bind(pool) : undefined);
     const decodePayload = pool ? (blob: Uint8Array, digest: string) => pool!.decode(blob, digest, false) : undefined;
-    return await fn({ session, crypt, decode, decodePayload, gc: new GcPacer({ everyBytes: RESTORE_GC_BYTES }) });
+    return await fn({ session, crypt, decode, decodePayload, gc: new GcPacer(RESTORE_GC) });
   } finally {
     pool?.close();
     await session.close();

@@ -6,11 +6,12 @@ import { bytesToHex, digestToBytes } from "./digest.ts";
 import { CorruptError } from "./errors.ts";
 import { assembleIndex, FIXED_ENTRY_SIZE, INDEX_HEADER_SIZE, type IndexHeader, parseIndexHeader } from "./index-format.ts";
 
+/** Where a chunk sits in its stream; shared between callers (DynamicIndex hands out the last one again). */
 export interface ChunkLocation {
-  index: number;
-  start: number;
-  end: number;
-  digest: string;
+  readonly index: number;
+  readonly start: number;
+  readonly end: number;
+  readonly digest: string;
 }
 
 export class FixedIndexWriter {
