@@ -15,8 +15,8 @@
 import { IbsError } from "../util/errors.ts";
 import type { ApplyOptions, EntryMeta, ExtractWarning } from "./extract-fs.ts";
 import { OpRunner } from "./extract-ops.ts";
-import { spansItsBuffer } from "../util/release-buffer.ts";
 import { workerUrl } from "../util/worker-url.ts";
+import { OpEncoder } from "./extract-op-codec.ts";
 
 const WORKER_URL = workerUrl(import.meta.url, "archive/extract-worker.ts");
 
@@ -41,9 +41,18 @@ export interface WriterFailure {
 /** A data op as it travels: its bytes are `length` bytes at `at` in the batch's buffer. */
 export type PackedDataOp = { t: "data"; offset: number; at: number; length: number };
 
+/** A batch as it travels to a writer: its ops encoded (extract-op-codec.ts), its content packed in `data`. */
+export interface WriterBatch {
+  batch: number;
+  ops: ArrayBuffer;
+  opsLength: number;
+  data?: ArrayBuffer;
+}
+
 export interface WriterReply {
   batch: number;
-  /** The batch's buffer, handed back for reuse. */
+  /** The batch's buffers, handed back for reuse. */
+  ops: ArrayBuffer;
   data?: ArrayBuffer;
   warnings: ExtractWarning[];
   error?: WriterFailure;
@@ -62,7 +71,7 @@ const MAX_FREE_BUFFERS = MAX_IN_FLIGHT_BYTES / BATCH_BYTES + 2;
 
 interface Writer {
   worker: Worker;
-  ops: WriterOp[];
+  ops: OpEncoder;
   /** The batch's content, packed; data ops of the batch are views into it. */
   data: Uint8Array | undefined;
   bytes: number;
@@ -80,6 +89,7 @@ export class ExtractWriters {
   private flushScheduled = false;
   /** Batch buffers back from the writers, for the next batches. */
   private readonly free: Uint8Array[] = [];
+  private readonly freeOps: ArrayBuffer[] = [];
   /** threads 0: the ops run here. */
   private readonly inline: OpRunner | undefined;
 
@@ -91,7 +101,7 @@ export class ExtractWriters {
     if (threads === 0) this.inline = new OpRunner(options, onWarning);
     for (let i = 0; i < threads; i++) {
       const worker = new Worker(WORKER_URL);
-      const w: Writer = { worker, ops: [], data: undefined, bytes: 0, sent: new Map() };
+      const w: Writer = { worker, ops: new OpEncoder(), data: undefined, bytes: 0, sent: new Map() };
       worker.onmessage = (e: MessageEvent<WriterReply>) => this.reply(w, e.data);
       worker.onerror = (e) => this.fail({ message: `extract writer thread failed: ${e.message}`, ibs: false, exitCode: 1 });
       worker.postMessage({ setup: options });
@@ -122,12 +132,11 @@ export class ExtractWriters {
       if (w.data && w.bytes + n > w.data.byteLength) this.flush(w);
       w.data ??= this.buffer(n);
       w.data.set(op.bytes, w.bytes);
-      op = { t: "data", offset: op.offset, bytes: w.data.subarray(w.bytes, w.bytes + n) };
+      w.ops.add({ t: "data", offset: op.offset, at: w.bytes, length: n });
       w.bytes += n;
       this.inFlight += n;
-    } else op = withOwnBytes(op);
-    w.ops.push(op);
-    if (w.ops.length >= BATCH_OPS || w.bytes >= BATCH_BYTES) this.flush(w);
+    } else w.ops.add(op);
+    if (w.ops.count >= BATCH_OPS || w.bytes >= BATCH_BYTES) this.flush(w);
     else this.scheduleFlush();
     if (this.inFlight <= MAX_IN_FLIGHT_BYTES) return;
     for (const x of this.writers) this.flush(x);
@@ -148,7 +157,8 @@ export class ExtractWriters {
   async abort(): Promise<void> {
     this.inline?.step({ t: "abort" });
     for (const w of this.writers) {
-      w.ops = [{ t: "abort" }];
+      w.ops.take();
+      w.ops.add({ t: "abort" });
       w.data = undefined;
       w.bytes = 0;
       this.flush(w);
@@ -171,14 +181,14 @@ export class ExtractWriters {
   }
 
   private flush(w: Writer): void {
-    if (w.ops.length === 0) return;
+    if (w.ops.count === 0) return;
     const batch = this.nextBatch++;
     w.sent.set(batch, w.bytes);
-    // Data ops travel as offsets into the one transferred buffer, which comes back with the reply.
+    // Both buffers are transferred and come back with the reply.
     const data = w.data?.buffer as ArrayBuffer | undefined;
-    const ops = data ? w.ops.map((op) => (op.t === "data" ? { t: "data" as const, offset: op.offset, at: op.bytes.byteOffset, length: op.bytes.byteLength } : op)) : w.ops;
-    w.worker.postMessage({ batch, ops, data }, data ? [data] : []);
-    w.ops = [];
+    const ops = w.ops.take(this.freeOps.pop());
+    const message: WriterBatch = { batch, ops: ops.buffer, opsLength: ops.length, data };
+    w.worker.postMessage(message, data ? [ops.buffer, data] : [ops.buffer]);
     w.data = undefined;
     w.bytes = 0;
   }
@@ -205,6 +215,7 @@ export class ExtractWriters {
 
   private reply(w: Writer, r: WriterReply): void {
     if (r.data && this.free.length < MAX_FREE_BUFFERS) this.free.push(new Uint8Array(r.data));
+    if (this.freeOps.length < MAX_FREE_BUFFERS) this.freeOps.push(r.ops);
     this.inFlight -= w.sent.get(r.batch) ?? 0;
     w.sent.delete(r.batch);
     for (const warning of r.warnings) this.onWarning(warning);
@@ -222,17 +233,3 @@ export class ExtractWriters {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 }
-
-/**
- * The op with every byte field in a buffer of its own. postMessage copies the whole buffer
- * behind a view, and an entry's path, SHA-256, link target and xattrs are views into the
- * decoded metadata chunk: each batch carried a copy of the chunks its entries came from.
- */
-export function withOwnBytes(op: WriterOp): WriterOp {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(op)) out[k] = v instanceof Uint8Array ? own(v) : v;
-  if ("meta" in op && op.meta.xattrs.length > 0) out.meta = { ...op.meta, xattrs: op.meta.xattrs.map(([n, v]) => [own(n), own(v)]) };
-  return out as WriterOp;
-}
-
-const own = (b: Uint8Array): Uint8Array => (spansItsBuffer(b) ? b : b.slice());

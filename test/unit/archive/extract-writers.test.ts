@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ExtractWriters, withOwnBytes } from "../../../src/archive/extract-writers.ts";
+import { ExtractWriters } from "../../../src/archive/extract-writers.ts";
 import type { EntryMeta, ExtractWarning } from "../../../src/archive/extract-fs.ts";
 
 const work = mkdtempSync(join(tmpdir(), "ibs-writers-"));
@@ -91,19 +91,4 @@ describe.each([2, 0])("extract writers (%d threads)", (threads) => {
     w.close();
     expect(statSync(join(work, at("big"))).size).toBe(12 * big.byteLength);
   });
-});
-
-test("ops travel with byte fields of their own, not views into the metadata chunk they came from", () => {
-  // postMessage copies the whole buffer behind a view: a 32-byte SHA-256 view would carry its 1 MiB chunk.
-  const chunk = new Uint8Array(1024 * 1024).fill(7);
-  const view = (at: number, n: number) => chunk.subarray(at, at + n);
-  const ops = [
-    withOwnBytes({ t: "close", size: 1, sha256: view(100, 32), payloadOffset: 0, meta: { uid: 0, gid: 0, mode: 0o644, mtimeNs: 0n, xattrs: [[view(200, 8), view(300, 16)]] } }),
-    withOwnBytes({ t: "symlink", target: view(400, 10), meta: { uid: 0, gid: 0, mode: 0o777, mtimeNs: 0n, xattrs: [] }, abs: Buffer.from("/t/l"), path: view(500, 3), overwrite: false }),
-  ];
-  const sizes = structuredClone(ops).flatMap((op) => Object.values(op).flatMap((v) => (v instanceof Uint8Array ? [v.buffer.byteLength] : [])));
-  const xattr = (structuredClone(ops[0]) as { meta: EntryMeta }).meta.xattrs[0]!;
-  expect(sizes).toEqual([32, 10, 4, 3]);
-  expect([xattr[0].buffer.byteLength, xattr[1].buffer.byteLength]).toEqual([8, 16]);
-  expect(Array.from((ops[0] as { sha256: Uint8Array }).sha256)).toEqual(Array(32).fill(7));
 });
