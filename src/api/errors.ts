@@ -2,8 +2,8 @@
  * One error shape for every route: `{"error": {"code", "message", "details"}}`.
  * Errors thrown anywhere below a route become that shape: an `ApiError` as it is; an error
  * that carries `httpStatus` and `code` (the access module's errors) with those; any other
- * `IbsError` (bad input found by a module) as 400; anything else as 500 with the detail only
- * in api.log.
+ * `IbsError` (bad input found by a module) as 400; a full disk or quota on the server as 507
+ * that says so; anything else as 500 with the detail only in api.log.
  */
 import { IbsError } from "../util/errors.ts";
 
@@ -47,6 +47,15 @@ export function mapError(err: unknown): MappedError {
     const code = typeof (err as any).code === "string" ? (err as any).code : "bad_request";
     const details: Record<string, unknown> = err.hint ? { hint: err.hint } : {};
     return { status, body: { error: { code, message: err.message, details } }, headers: {} };
+  }
+  const errno = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (errno === "ENOSPC" || errno === "EDQUOT") {
+    // Where a datastore write ran out of space the session code names the datastore
+    // (backup-server/errors.ts); this is the server's own state, task logs or certificates.
+    const what = errno === "ENOSPC" ? "no space left on device" : "disk quota exceeded";
+    const message = `the backup server could not write its own files: ${what}`;
+    const hint = "free space on the backup server's filesystems (its data directory and logs), then try again; api.log names the file";
+    return { status: 507, body: { error: { code: "insufficient_storage", message, details: { hint } } }, headers: {}, internal: err };
   }
   return { status: 500, body: { error: { code: "internal", message: "internal error; see api.log", details: {} } }, headers: {}, internal: err };
 }
