@@ -5,7 +5,7 @@
  * directory. Thin: parse, call src/client/restore.ts, print.
  */
 import { defineCommand } from "citty";
-import { connectionArgDefs, keyAndConnection, keyArgDefs, keyringFrom, repeatedOption } from "../client/connection.ts";
+import { connectionArgDefs, connectWhileUnlocking, keyArgDefs, keyringFrom, repeatedOption } from "../client/connection.ts";
 import { interruptSignal } from "../client/interrupt.ts";
 import { Progress, progressModeFor } from "../client/progress.ts";
 import { runRestore, runRestoreAll, type RestoreAllSummary, type RestoreSummary } from "../client/restore.ts";
@@ -58,7 +58,9 @@ export default defineCommand({
     } else if (args.target === undefined) {
       throw new UsageError("missing target: restore SNAPSHOT ARCHIVE TARGET (or restore SNAPSHOT --all DIR)");
     }
-    const [crypt, { repo, transport }] = await keyAndConnection(() => keyringFrom(args), args);
+    // The key unlocks (scrypt) while the restore session opens and fetches its indexes.
+    const { key: crypt, connected } = await connectWhileUnlocking(() => keyringFrom(args), args);
+    const { repo, transport } = connected;
     if (args.all) {
       const progress = new Progress(progressModeFor(process.stderr, format !== "text", Boolean(args.quiet)));
       const interrupt = interruptSignal("restore");

@@ -33,8 +33,28 @@ export class ReaderSession {
     return formatSnapshotName(this.snapshot);
   }
 
+  /** Files asked for ahead of their use (prefetch), each handed out once. */
+  private readonly early = new Map<string, Promise<Uint8Array>>();
+
+  /** Starts downloading files that will be asked for soon; a failure surfaces on the later file(). */
+  prefetch(filenames: readonly string[]): void {
+    for (const f of filenames) {
+      if (this.early.has(f)) continue;
+      const p = this.download(f);
+      p.catch(() => {});
+      this.early.set(f, p);
+    }
+  }
+
   /** A file of the snapshot, checked against the manifest's size and SHA-256. */
-  async file(filename: string): Promise<Uint8Array> {
+  file(filename: string): Promise<Uint8Array> {
+    const early = this.early.get(filename);
+    if (!early) return this.download(filename);
+    this.early.delete(filename);
+    return early;
+  }
+
+  private async download(filename: string): Promise<Uint8Array> {
     const entry = manifestEntry(this.manifest, filename);
     if (!entry) throw new IbsError(`snapshot ${this.name} has no file ${filename}`);
     const bytes = await this.t.download(`/reader/${this.id}/file/${encodeURIComponent(filename)}`);

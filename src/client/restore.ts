@@ -8,7 +8,8 @@ import { existsSync, mkdirSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { IbsError, UsageError } from "../util/errors.ts";
-import { archivesInManifest, checkArchiveName } from "./archive-spec.ts";
+import type { Manifest } from "../datastore/manifest.ts";
+import { archiveFiles, archivesInManifest, checkArchiveName } from "./archive-spec.ts";
 import { parseSnapshotName, type SnapshotName } from "./backup-session.ts";
 import { type DecodeChunk, type FetcherStats, imageFetcher, streamFetchers } from "./chunk-fetcher.ts";
 import type { CryptConfig } from "./crypt.ts";
@@ -38,7 +39,8 @@ export interface RestoreSessionOptions {
   store: string;
   ns?: string;
   snapshot: string;
-  crypt?: CryptConfig;
+  /** The keyring, or its unlocking still under way: the session opens and fetches its indexes meanwhile. */
+  crypt?: CryptConfig | Promise<CryptConfig | undefined>;
   decode?: DecodeChunk;
   /** Threads that decode chunks (decrypt, decompress, check); default all cores but one, 0 = this thread. */
   decoderThreads?: number;
@@ -98,12 +100,18 @@ interface RestoreContext {
   gc: GcPacer;
 }
 
-/** Opens the reader session, checks the snapshot's key and starts the decoder threads for `fn`; closes them after. */
-async function withRestoreSession<T>(t: Transport, o: RestoreSessionOptions, fn: (ctx: RestoreContext) => Promise<T>): Promise<T> {
+/**
+ * Opens the reader session, checks the snapshot's key and starts the decoder threads for `fn`;
+ * closes them after. The indexes of `archives` start downloading before the key is awaited.
+ */
+async function withRestoreSession<T>(t: Transport, o: RestoreSessionOptions, archives: (m: Manifest) => string[], fn: (ctx: RestoreContext) => Promise<T>): Promise<T> {
   const session = await ReaderSession.open(t, { store: o.store, ns: o.ns, snapshot: parseSnapshotArg(o.snapshot) });
   let pool: DecoderPool | undefined;
   try {
-    const crypt = snapshotCrypt(session.manifest, session.name, o.crypt);
+    // Indexes need no key: they download while scrypt still runs (~100 ms of a restore's start).
+    const present = new Set(session.manifest.files.map((f) => f.filename));
+    session.prefetch(archives(session.manifest).flatMap(archiveFiles).filter((f) => present.has(f)));
+    const crypt = snapshotCrypt(session.manifest, session.name, await o.crypt);
     const threads = o.decoderThreads ?? Math.max(1, availableParallelism() - 1);
     pool = !o.decode && threads > 0 ? new DecoderPool(crypt, threads) : undefined;
     const decode = o.decode ?? (pool ? pool.decode.bind(pool) : undefined);
@@ -163,7 +171,7 @@ export async function runRestore(t: Transport, o: RestoreOptions): Promise<Resto
   const kind = checkArchiveName(o.archive);
   if (o.file !== undefined && kind !== "tree") throw new UsageError("--file works on file-tree archives (.ibsar) only");
   if (o.file !== undefined && o.patterns?.length) throw new UsageError("--file and --pattern do not go together");
-  return withRestoreSession(t, o, (ctx) => restoreArchive(ctx, o, o.progress ?? new Progress("off")));
+  return withRestoreSession(t, o, () => [o.archive], (ctx) => restoreArchive(ctx, o, o.progress ?? new Progress("off")));
 }
 
 export interface RestoreAllSummary {
@@ -187,7 +195,7 @@ export function restoreAllTarget(target: string, archive: string): string {
  */
 export async function runRestoreAll(t: Transport, o: RestoreSessionOptions & { target: string; overwrite?: boolean; progress?: Progress; parallel?: number; signal?: AbortSignal }): Promise<RestoreAllSummary> {
   const started = performance.now();
-  return withRestoreSession(t, o, async (ctx) => {
+  return withRestoreSession(t, o, (m) => archivesInManifest(m.files).map((a) => a.name), async (ctx) => {
     const archives = archivesInManifest(ctx.session.manifest.files);
     if (archives.length === 0) throw new IbsError(`snapshot ${ctx.session.name} holds no archives`, 1);
     mkdirSync(o.target, { recursive: true });

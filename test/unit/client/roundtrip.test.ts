@@ -118,3 +118,31 @@ test("scattered changes in many small files: only the changed and new files are 
   expect(third.filesRead).toBe(0);
   await rmrf(out);
 }, 60_000);
+
+test("the key may still be unlocking: the session opens and downloads the archive's indexes first; a key that fails to unlock ends the restore", async () => {
+  const server = new FakeServer();
+  const crypt = CryptConfig.encrypt(await createKeyfile(join(dir, "key-late.json"), { kdf: "none" }));
+  const archives = parseArchiveSpecs([`root.ibsar:${src}`]);
+  const { snapshot: name } = await runBackup(server, { ...base, backupId: "late-key", archives, crypt });
+  const seen: string[] = [];
+  const download = server.download.bind(server);
+  server.download = (path: string) => {
+    seen.push(path.replace(/^\/reader\/[0-9a-f]+\//, ""));
+    return download(path);
+  };
+  let unlock!: (c: CryptConfig) => void;
+  const late = new Promise<CryptConfig>((resolve) => (unlock = resolve));
+  const out = join(dir, "restored-late-key");
+  const restore = runRestore(server, { store: "local", snapshot: name, archive: "root.ibsar", target: out, crypt: late });
+  await Bun.sleep(20);
+  expect(seen.sort()).toEqual(["file/root.mibsar.didx", "file/root.pibsar.didx"]); // no chunk before the key
+  unlock(crypt);
+  await restore;
+  expect(diffSnapshots(await snapshot(src), await snapshot(out))).toEqual([]);
+  expect(seen.filter((p) => p.startsWith("file/root.")).length).toBe(2); // fetched early, used once
+
+  const failing = runRestore(server, { store: "local", snapshot: name, archive: "root.ibsar", target: join(dir, "never"), crypt: Promise.reject(new Error("wrong passphrase for key-late.json")) });
+  await expect(failing).rejects.toThrow("wrong passphrase");
+  expect(server.readers.size).toBe(0); // the session was closed
+  expect(fs.existsSync(join(dir, "never"))).toBe(false);
+});
