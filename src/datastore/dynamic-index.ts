@@ -52,6 +52,11 @@ export class DynamicIndexWriter {
 
 export class DynamicIndex {
   private readonly ends: Float64Array;
+  /**
+   * The location asked for last: a restore reads one chunk many times (a small file each
+   * time), and turning its digest into hex every time cost ~0.3 s of the benchmark restore.
+   */
+  private last: ChunkLocation | undefined;
 
   private constructor(
     readonly header: IndexHeader,
@@ -107,12 +112,6 @@ export class DynamicIndex {
     this.last = { index, start: index === 0 ? 0 : this.ends[index - 1]!, end: this.ends[index]!, digest: this.digest(index) };
     return this.last;
   }
-
-  /**
-   * The location asked for last: a restore reads one chunk many times (a small file each
-   * time), and turning its digest into hex every time cost ~0.3 s of the benchmark restore.
-   */
-  private last: ChunkLocation | undefined;
 
   /** The chunk holding byte `offset` of the stream (binary search over end offsets). */
   chunkAt(offset: number): ChunkLocation {
