@@ -9,7 +9,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { IbsError } from "../util/errors.ts";
 import { chunkDigest, shortDigest } from "./digest.ts";
-import { releaseBuffer } from "../util/release-buffer.ts";
+import { releaseBuffer, releaseCipherOutput } from "../util/release-buffer.ts";
 import { zstdFrameContentSize } from "./zstd-frame.ts";
 
 export { chunkDigest, sha256, sha256Hex, hmacSha256, hmacSha256Hex } from "./digest.ts";
@@ -106,7 +106,7 @@ export function encodeBlob(data: Uint8Array, options: EncodeOptions = {}): Uint8
   const body = gcm.update(payload);
   out.set(body, ENCRYPTED_HEADER_SIZE);
   // Both are copies made here and used up: freed now rather than at the thread's next collection.
-  releaseBuffer(body);
+  releaseCipherOutput(body);
   if (compressed) releaseBuffer(payload);
   const tail = gcm.final();
   if (tail.length > 0) out.set(tail, ENCRYPTED_HEADER_SIZE + body.length); // GCM is a stream mode: normally empty
@@ -190,7 +190,7 @@ export function decodeBlob(bytes: Uint8Array, options: DecodeOptions = {}): Uint
   if (header.encrypted) payload = decrypt(bytes, payload, header.keyId!, name, options.keyLookup);
   const plaintext = header.compressed ? decompress(payload, name, options.maxDecodedSize ?? DEFAULT_MAX_DECODED_SIZE) : payload;
   // The decrypted frame, once inflated, is ours alone and used up.
-  if (header.encrypted && header.compressed) releaseBuffer(payload);
+  if (header.encrypted && header.compressed) releaseCipherOutput(payload);
   checkDigest(plaintext, header, name, options);
   return plaintext;
 }
@@ -214,7 +214,7 @@ export async function decodeBlobAsync(bytes: Uint8Array, options: DecodeOptions 
       throw new BlobError(name, "zstd", `zstd decompression failed: ${(err as Error).message}`);
     }
     plaintext = checkDecodedSize(out, declared, name);
-    if (header.encrypted) releaseBuffer(payload);
+    if (header.encrypted) releaseCipherOutput(payload);
   }
   checkDigest(plaintext, header, name, options);
   return plaintext;
@@ -243,7 +243,7 @@ function decrypt(blob: Uint8Array, ciphertext: Uint8Array, keyId: number, name: 
     const tail = gcm.final();
     if (tail.length === 0) return head;
     const joined = Buffer.concat([head, tail]);
-    releaseBuffer(head);
+    releaseCipherOutput(head);
     return joined;
   } catch {
     throw new BlobError(name, "auth", `authentication failed with data key id ${keyId}: wrong key or tampered data`);

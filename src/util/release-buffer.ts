@@ -13,9 +13,23 @@
  * alone, since others may share it.
  */
 export function releaseBuffer(view: Uint8Array): void {
-  const buffer = view.buffer;
-  if (!(buffer instanceof ArrayBuffer)) return; // a SharedArrayBuffer belongs to more than us
   if (!spansItsBuffer(view) || view.byteLength === 0) return;
+  free(view.buffer);
+}
+
+/**
+ * Frees the output of a cipher's `update` (createCipheriv, createDecipheriv) once used up. Bun
+ * allocates each one fresh and one byte longer than the view it returns, so releaseBuffer,
+ * which frees only views that span their buffer, left every AES-GCM intermediate of encoding
+ * and decoding to the collector.
+ */
+export function releaseCipherOutput(view: Uint8Array): void {
+  if (view.byteOffset !== 0 || view.buffer.byteLength > view.byteLength + 1) return;
+  free(view.buffer);
+}
+
+function free(buffer: ArrayBufferLike): void {
+  if (!(buffer instanceof ArrayBuffer)) return; // a SharedArrayBuffer belongs to more than us
   // transfer() is ES2024 (Bun has it); without it the buffer is simply left to the collector.
   (buffer as ArrayBuffer & { transfer?(length: number): ArrayBuffer }).transfer?.(0);
 }
