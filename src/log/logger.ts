@@ -54,8 +54,14 @@ export function openServiceLog(logDir: string, service: string, opts: LoggerOpti
   const make = (base: LogContext): Logger => {
     const write = (level: Level, msg: string, ctx?: LogContext) => {
       if (ORDER[level] < min || closed) return;
-      const line = { time: new Date().toISOString(), level, service, msg, ...redact({ ...base, ...ctx }) };
-      writeSync(fd, JSON.stringify(line) + "\n");
+      const line = JSON.stringify({ time: new Date().toISOString(), level, service, msg, ...redact({ ...base, ...ctx }) }) + "\n";
+      try {
+        writeSync(fd, line);
+      } catch (err) {
+        // A full or failing log disk must not fail the request or task being logged (it would
+        // turn a clear 507 into a dropped connection): the line goes to stderr, the journal.
+        lost(path, line, err);
+      }
       if (consola) consola[level === "debug" ? "debug" : level](msg + contextSuffix({ ...base, ...ctx }));
     };
     return {
@@ -73,6 +79,14 @@ export function openServiceLog(logDir: string, service: string, opts: LoggerOpti
     };
   };
   return make({});
+}
+
+function lost(path: string, line: string, err: unknown): void {
+  try {
+    process.stderr.write(`${path} not written (${(err as NodeJS.ErrnoException)?.code ?? String(err)}): ${line}`);
+  } catch {
+    // nowhere left to say it
+  }
 }
 
 function contextSuffix(ctx: LogContext): string {
