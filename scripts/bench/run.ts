@@ -5,11 +5,11 @@
  *                            [--seed ibs-bench-1] [--work-dir DIR] [--ibs-bin PATH | --ibs-from-source] [--no-verify]
  *                            [--s3rver-runtime node|bun] [--restore-rounds N] [--unchanged-rounds N]
  *
- * --restore-rounds N (default 1): restore N times, alternating which tool goes first; the
- * median round's time counts, the largest peak RSS of any round (the first is verified). The restore ratio moves with the filesystem's
- * state (write-back, recently freed inodes) more than with either tool (docs/benchmarks.md).
- * --unchanged-rounds N (default 1): the unchanged re-backup N times, alike: one run of it spreads
- * by +-15 % on this VM, which moves its ratio between 2.3x and 3.1x (docs/benchmarks.md).
+ * --restore-rounds N (default 3): restore N times, alternating which tool goes first; the
+ * median round's time counts, the largest peak RSS of any round (the first is verified). One
+ * restore round's ratio spread from 1.09x to 1.60x with one binary in one session.
+ * --unchanged-rounds N (default 3): the unchanged re-backup N times, alike: one run of it spreads
+ * by +-15 % on this VM, which moves its ratio between 2.2x and 3.8x (docs/benchmarks.md).
  * --page-cache auto|drop|keep (default auto: drop where allowed, i.e. as root): before each
  * restore, drop the page cache and read the restoring tool's repository back in (page-cache.ts);
  * keep: only `sync`, as before session 6.
@@ -70,8 +70,8 @@ const { values: argv } = parseArgs({
     "ibs-from-source": { type: "boolean", default: false },
     "no-verify": { type: "boolean", default: false },
     "s3rver-runtime": { type: "string", default: "node" },
-    "restore-rounds": { type: "string", default: "1" },
-    "unchanged-rounds": { type: "string", default: "1" },
+    "restore-rounds": { type: "string", default: "3" },
+    "unchanged-rounds": { type: "string", default: "3" },
     "page-cache": { type: "string", default: "auto" },
     help: { type: "boolean", short: "h", default: false },
   },
