@@ -49,10 +49,10 @@ export function mapError(err: unknown): MappedError {
     return { status, body: { error: { code, message: err.message, details } }, headers: {} };
   }
   const errno = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (errno === "ENOSPC" || errno === "EDQUOT") {
+  if (errno === "ENOSPC" || errno === "EDQUOT" || errno === "SQLITE_FULL") {
     // Where a datastore write ran out of space the session code names the datastore
-    // (backup-server/errors.ts); this is the server's own state, task logs or certificates.
-    const what = errno === "ENOSPC" ? "no space left on device" : "disk quota exceeded";
+    // (backup-server/errors.ts); this is the server's own state database, logs or certificates.
+    const what = errno === "EDQUOT" ? "disk quota exceeded" : "no space left on device";
     const message = `the backup server could not write its own files: ${what}`;
     const hint = "free space on the backup server's filesystems (its data directory and logs), then try again; api.log names the file";
     return { status: 507, body: { error: { code: "insufficient_storage", message, details: { hint } } }, headers: {}, internal: err };

@@ -5,7 +5,8 @@ import { mapError } from "../../../src/api/errors.ts";
 const errnoError = (code: string) => Object.assign(new Error(`${code}: no space left on device, write`), { code, errno: -28, syscall: "write" });
 
 test("a full disk on the server is a 507 that says so, not an internal error; the cause still goes to api.log", () => {
-  for (const [code, says] of [["ENOSPC", "no space left on device"], ["EDQUOT", "disk quota exceeded"]] as const) {
+  // SQLITE_FULL: bun:sqlite's SQLiteError when the state database cannot grow.
+  for (const [code, says] of [["ENOSPC", "no space left on device"], ["EDQUOT", "disk quota exceeded"], ["SQLITE_FULL", "no space left on device"]] as const) {
     const err = errnoError(code);
     const m = mapError(err);
     expect(m.status).toBe(507);
