@@ -27,11 +27,16 @@ export interface RunOptions {
 const STOP_TIMEOUT_MS = 30_000;
 
 export async function runRoles(config: NodeConfig, roles: RoleName[], opts: RunOptions): Promise<void> {
+  // Signals are taken from the start: a SIGTERM that came while the roles were starting (a
+  // `systemctl stop` right after start) used to meet no handler and kill the process outright.
+  // One that comes during start-up stops the node once the roles have started.
+  const stop = stopSignal();
   const db = openStateDb(config.stateDb);
   const controller = new AbortController();
   const started: Started[] = [];
 
   for (const role of roles) {
+    if (stop.signal) break;
     const log = openServiceLog(config.logDir, role, { console: opts.console });
     try {
       const start = await roleStarters[role]();
@@ -46,6 +51,7 @@ export async function runRoles(config: NodeConfig, roles: RoleName[], opts: RunO
       log.close();
       controller.abort();
       await stopAll(db, config.node, started);
+      stop.dispose();
       throw err instanceof IbsError ? err : new IbsError(`${role}: cannot start: ${msg}`);
     }
   }
@@ -59,25 +65,43 @@ export async function runRoles(config: NodeConfig, roles: RoleName[], opts: RunO
     }
   }, config.heartbeatIntervalSec * 1000);
 
-  await opts.onReady?.(db);
-
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const onSignal = (sig: string) => {
-      if (stopping) {
-        // A second signal means "now": the datastore stays consistent because every write is atomic.
-        process.exit(130);
-      }
-      stopping = true;
-      for (const s of started) s.log.info("stopping", { signal: sig });
-      clearInterval(timer);
-      controller.abort();
-      stopAll(db, config.node, started).then(resolve);
-    };
-    process.on("SIGTERM", () => onSignal("SIGTERM"));
-    process.on("SIGINT", () => onSignal("SIGINT"));
-  });
+  if (!stop.signal) await opts.onReady?.(db);
+  const sig = await stop.received;
+  for (const s of started) s.log.info("stopping", { signal: sig });
+  clearInterval(timer);
+  controller.abort();
+  await stopAll(db, config.node, started);
+  stop.dispose();
   db.$client.close();
+}
+
+/**
+ * SIGTERM and SIGINT, from now on: `received` settles with the first; a second one means "now"
+ * (the datastore stays consistent because every write is atomic).
+ */
+function stopSignal(): { readonly signal: string | undefined; received: Promise<string>; dispose(): void } {
+  let first: string | undefined;
+  let wake: (sig: string) => void = () => {};
+  const received = new Promise<string>((resolve) => (wake = resolve));
+  const on = (sig: string) => () => {
+    if (first) process.exit(130);
+    first = sig;
+    wake(sig);
+  };
+  const onTerm = on("SIGTERM");
+  const onInt = on("SIGINT");
+  process.on("SIGTERM", onTerm);
+  process.on("SIGINT", onInt);
+  return {
+    get signal() {
+      return first;
+    },
+    received,
+    dispose: () => {
+      process.off("SIGTERM", onTerm);
+      process.off("SIGINT", onInt);
+    },
+  };
 }
 
 async function stopAll(db: StateDb, node: string, started: Started[]): Promise<void> {

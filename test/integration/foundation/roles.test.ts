@@ -45,6 +45,22 @@ describe("run all", () => {
   });
 });
 
+test("a SIGTERM while the roles are still starting stops them cleanly once started, not by killing the process", async () => {
+  const { dir } = tempDataDir();
+  const proc = startRole(dir, "all");
+  running.push(proc);
+  // The first role's "service started" line: the others are still starting.
+  const apiLog = join(dir, "log", "api.log");
+  const deadline = Date.now() + 30_000;
+  while (!(existsSync(apiLog) && readFileSync(apiLog, "utf8").includes("service started")) && Date.now() < deadline) await Bun.sleep(2);
+  proc.kill("SIGTERM");
+  expect(await proc.exited).toBe(0);
+  const lines = readFileSync(apiLog, "utf8").trim().split("\n").map((l) => JSON.parse(l).msg);
+  expect(lines).toContain("stopping");
+  expect(lines.at(-1)).toBe("service stopped");
+  for (const [role, state] of Object.entries(serviceStates(dir))) expect(`${role} ${state}`).not.toContain("active (running)");
+});
+
 describe("roles as separate processes", () => {
   test("api and worker active, the rest inactive; kill -9 shows failed, SIGTERM shows inactive", async () => {
     const { dir } = tempDataDir();
