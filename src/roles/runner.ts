@@ -30,8 +30,8 @@ export async function runRoles(config: NodeConfig, roles: RoleName[], opts: RunO
   // Signals are taken from the start: a SIGTERM that came while the roles were starting (a
   // `systemctl stop` right after start) used to meet no handler and kill the process outright.
   // One that comes during start-up stops the node once the roles have started.
-  const stop = stopSignal();
   const db = openStateDb(config.stateDb);
+  const stop = stopSignal();
   const controller = new AbortController();
   const started: Started[] = [];
 
