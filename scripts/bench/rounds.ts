@@ -30,9 +30,10 @@ export class Rounds {
     return round % 2 === 1 ? tools : [...tools].reverse();
   }
 
-  /** What a progress line of round `round` ends with: nothing when there is one round. */
-  label(round: number): string {
-    return this.count === 1 ? "" : ` (round ${round})`;
+  /** The progress line of a tool's round (the round named only when there are several). */
+  line(tool: string, m: Measured, round: number): string {
+    const which = this.count === 1 ? "" : ` (round ${round})`;
+    return `  ${tool.padEnd(6)} ${m.wallSeconds.toFixed(2)} s, cpu ${m.cpuSeconds?.toFixed(1) ?? "?"} s, peak RSS ${(m.peakRssBytes / 2 ** 20).toFixed(0)} MiB${which}`;
   }
 
   report(step: string, say: (line: string) => void): void {

@@ -238,7 +238,7 @@ async function main(): Promise<number> {
           try {
             const m = await a.backup(p);
             results.get(a.name)!.steps[p] = runs.add(a.name, m, load);
-            say(`  ${a.name.padEnd(6)} ${m.wallSeconds.toFixed(2)} s, cpu ${m.cpuSeconds?.toFixed(1) ?? "?"} s, peak RSS ${(m.peakRssBytes / 2 ** 20).toFixed(0)} MiB${runs.label(round)}`);
+            say(runs.line(a.name, m, round));
           } catch (err) {
             failTool(a, err);
           }
@@ -271,7 +271,7 @@ async function main(): Promise<number> {
         try {
           const { measured, paths } = await a.restore(target);
           r.steps.restore = restoreRuns.add(a.name, measured, load);
-          say(`  ${a.name.padEnd(6)} ${measured.wallSeconds.toFixed(2)} s, cpu ${measured.cpuSeconds?.toFixed(1) ?? "?"} s, peak RSS ${(measured.peakRssBytes / 2 ** 20).toFixed(0)} MiB${restoreRuns.label(round)}`);
+          say(restoreRuns.line(a.name, measured, round));
           if (round === 1 && expectedTree && expectedImage) {
             const problems = compareTrees(expectedTree, paths.tree);
             const img = existsSync(paths.image) ? fileDigest(paths.image) : null;

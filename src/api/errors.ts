@@ -5,7 +5,7 @@
  * `IbsError` (bad input found by a module) as 400; a full disk or quota on the server as 507
  * that says so; anything else as 500 with the detail only in api.log.
  */
-import { IbsError } from "../util/errors.ts";
+import { IbsError, isNoSpace } from "../util/errors.ts";
 
 export interface ErrorBody {
   error: { code: string; message: string; details: Record<string, unknown> };
@@ -42,20 +42,19 @@ export function mapError(err: unknown): MappedError {
   if (err instanceof ApiError) {
     return { status: err.status, body: { error: { code: err.code, message: err.message, details: err.details } }, headers: err.headers };
   }
+  if (isNoSpace(err) || (err as { code?: unknown } | undefined)?.code === "SQLITE_FULL") {
+    // Where a datastore write ran out of space the session code names the datastore
+    // (backup-server/errors.ts); this is the server's own state database, logs or certificates.
+    const what = (err as { code: string }).code === "EDQUOT" ? "disk quota exceeded" : "no space left on device";
+    const message = `the backup server could not write its own files: ${what}`;
+    const hint = "free space on the backup server's filesystems (its data directory and logs), then try again; api.log names the file";
+    return { status: 507, body: { error: { code: "insufficient_storage", message, details: { hint } } }, headers: {}, internal: err };
+  }
   if (err instanceof IbsError) {
     const status = typeof (err as any).httpStatus === "number" ? (err as any).httpStatus : 400;
     const code = typeof (err as any).code === "string" ? (err as any).code : "bad_request";
     const details: Record<string, unknown> = err.hint ? { hint: err.hint } : {};
     return { status, body: { error: { code, message: err.message, details } }, headers: {} };
-  }
-  const errno = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (errno === "ENOSPC" || errno === "EDQUOT" || errno === "SQLITE_FULL") {
-    // Where a datastore write ran out of space the session code names the datastore
-    // (backup-server/errors.ts); this is the server's own state database, logs or certificates.
-    const what = errno === "EDQUOT" ? "disk quota exceeded" : "no space left on device";
-    const message = `the backup server could not write its own files: ${what}`;
-    const hint = "free space on the backup server's filesystems (its data directory and logs), then try again; api.log names the file";
-    return { status: 507, body: { error: { code: "insufficient_storage", message, details: { hint } } }, headers: {}, internal: err };
   }
   return { status: 500, body: { error: { code: "internal", message: "internal error; see api.log", details: {} } }, headers: {}, internal: err };
 }

@@ -62,9 +62,7 @@ export class OpEncoder {
         return;
       case "node":
         this.u32(op.mode);
-        this.ensure(8);
-        this.view.setBigInt64(this.pos, op.dev, true);
-        this.pos += 8;
+        this.i64(op.dev);
         this.meta(op.meta);
         this.target(op);
         return;
@@ -97,9 +95,7 @@ export class OpEncoder {
     this.u32(m.uid);
     this.u32(m.gid);
     this.u32(m.mode);
-    this.ensure(8);
-    this.view.setBigInt64(this.pos, m.mtimeNs, true);
-    this.pos += 8;
+    this.i64(m.mtimeNs);
     this.u32(m.xattrs.length);
     for (const [name, value] of m.xattrs) {
       this.bytes(name);
@@ -124,6 +120,12 @@ export class OpEncoder {
     this.ensure(4);
     this.view.setUint32(this.pos, v, true);
     this.pos += 4;
+  }
+
+  private i64(v: bigint): void {
+    this.ensure(8);
+    this.view.setBigInt64(this.pos, v, true);
+    this.pos += 8;
   }
 
   private f64(v: number): void {

@@ -8,7 +8,7 @@ import { BackendIoError, NotFoundError } from "../datastore/backends/backend.ts"
 import { BlobError } from "../datastore/blob.ts";
 import type { Datastore } from "../datastore/datastore.ts";
 import { CorruptError, LockedError, ModeError } from "../datastore/errors.ts";
-import { StatusError } from "../util/errors.ts";
+import { isNoSpace, StatusError } from "../util/errors.ts";
 
 export class SessionError extends StatusError {
   override name = "SessionError";
@@ -22,12 +22,6 @@ export const conflict = (message: string, code = "conflict", hint?: string) => n
 /** The session named in a URL is unknown, ended, or belongs to someone else (indistinguishable on purpose). */
 export function noSuchSession(kind: "backup" | "reader", id: string): SessionError {
   return notFound(`${kind} session ${id} does not exist or has ended`, "no_session", `start a new ${kind === "backup" ? "backup" : "restore"}`);
-}
-
-/** ENOSPC and EDQUOT: the datastore's filesystem (or quota) is full. */
-export function isNoSpace(err: unknown): boolean {
-  const code = err instanceof BackendIoError ? err.code : (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === "ENOSPC" || code === "EDQUOT";
 }
 
 const MODE_CODES: Record<string, string> = { quarantined: "quarantined", "read-only": "read_only", offline: "offline" };

@@ -142,21 +142,11 @@ export function repeatedOption(rawArgs: readonly string[], name: string): string
 
 /**
  * Unlocks the keyfile and connects at the same time: scrypt (~130-300 ms) runs off the main
- * thread while TLS and login go on. Only when both would ask on the terminal (keyfile
- * passphrase and password) are they done one after the other, so prompts never mix.
- */
-export async function keyAndConnection<C>(
-  unlock: () => Promise<C>,
-  args: ConnectionArgs & KeyArgs,
-  env: Record<string, string | undefined> = process.env,
-): Promise<[C, Connected]> {
-  const { key, connected } = await connectWhileUnlocking(unlock, args, env);
-  return [await key, connected];
-}
-
-/**
- * As keyAndConnection, but answers as soon as the connection is up, with the key still being
- * unlocked (a promise): a backup starts its session meanwhile (runBackup's cryptIdentity).
+ * thread while TLS and login go on. Answers as soon as the connection is up, with the key still
+ * being unlocked (a promise): a backup starts its session meanwhile (runBackup's
+ * cryptIdentity), a restore opens its session and fetches the indexes. Only when both would ask
+ * on the terminal (keyfile passphrase and password) are they done one after the other, so
+ * prompts never mix.
  */
 export async function connectWhileUnlocking<C>(
   unlockKey: () => Promise<C>,

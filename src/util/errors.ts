@@ -47,6 +47,15 @@ export function withContext(context: string, err: unknown): Error {
   return wrapped;
 }
 
+/**
+ * ENOSPC or EDQUOT: a filesystem (or quota) is full. Also for errors that carry the errno of
+ * their cause as `code` (the datastore backends' BackendIoError).
+ */
+export function isNoSpace(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOSPC" || code === "EDQUOT";
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
