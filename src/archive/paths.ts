@@ -39,6 +39,32 @@ export function comparePaths(a: Uint8Array, b: Uint8Array): number {
   return x < y ? -1 : 1;
 }
 
+/**
+ * comparePaths(parent + "/" + name, b) without joining them: `name` is `buf[nameAt, +nameLength)`;
+ * a null or empty parent is the root (the path is the name alone). Change detection compares
+ * every previous entry's path this way.
+ */
+export function compareJoinedPath(parent: Uint8Array | null, buf: Uint8Array, nameAt: number, nameLength: number, b: Uint8Array): number {
+  let i = 0;
+  if (parent !== null && parent.byteLength > 0) {
+    const n = Math.min(parent.byteLength, b.byteLength);
+    while (i < n && parent[i] === b[i]) i++;
+    if (i < n) return orderOf(parent[i]!) < orderOf(b[i]!) ? -1 : 1;
+    // parent is a prefix of b (or b of parent: then the joined path is the longer one)
+    if (i === b.byteLength) return 1;
+    // The joined path's next byte is "/", which sorts below every other byte.
+    if (b[i] !== SLASH) return -1;
+    i++;
+  }
+  const n = Math.min(nameLength, b.byteLength - i);
+  let k = 0;
+  while (k < n && buf[nameAt + k] === b[i + k]) k++;
+  if (k === n) return i + nameLength - b.byteLength;
+  return orderOf(buf[nameAt + k]!) < orderOf(b[i + k]!) ? -1 : 1;
+}
+
+const orderOf = (byte: number): number => (byte === SLASH ? -1 : byte);
+
 /** Why a name cannot be an entry name, or undefined if it is fine. */
 export function badNameReason(name: Uint8Array): string | undefined {
   if (name.byteLength === 0) return "empty name";

@@ -12,14 +12,20 @@
  * (and with encryption, AEAD tags) already vouch for the bytes.
  */
 import { RECORD_HEADER_SIZE, TAG, TAG_CLASS, metaError, tagClass } from "./format.ts";
+import { compareJoinedPath } from "./paths.ts";
 import { joinPath, recordCrcOf } from "./records.ts";
 import type { RandomAccess } from "./source.ts";
 
-/** The entry under the cursor. Its byte positions are valid until the next `advance`. */
+/**
+ * The entry under the cursor. Its byte positions are valid until the next `advance`. Its path
+ * is not built (a copy per entry was most of the cursor's garbage): compare with `comparePath`,
+ * print with `pathOf`.
+ */
 export interface CursorEntry {
   tag: number;
-  /** Path from the archive root (the parent's path + "/" + name). */
-  path: Uint8Array;
+  /** Position of the entry's name in `cursor.buf`, and its length. */
+  nameAt: number;
+  nameLength: number;
   /** Parent directory's path (null for the root). */
   parentPath: Uint8Array | null;
   /** Stream offset of the entry record. */
@@ -110,15 +116,23 @@ export class PreviousCursor {
       if (bodyLength < 2) throw metaError(this.pos, "entry record too short for its name");
       const nameLength = this.view.getUint16(bodyAt, true);
       if (2 + nameLength > bodyLength) throw metaError(this.pos, `entry name of ${nameLength} bytes does not fit its ${bodyLength}-byte record`);
-      const name = this.buf.subarray(bodyAt + 2, bodyAt + 2 + nameLength);
       const parentPath = this.dirs.length > 0 ? this.dirs[this.dirs.length - 1]! : null;
-      // A copy either way (joinPath returns the name itself under the root), so the path outlives the window.
-      const path = parentPath === null || parentPath.byteLength === 0 ? name.slice() : joinPath(parentPath, name);
-      this.current = { tag, path, parentPath, offset: this.pos, end: next, bodyAt, bodyLength, attrs, knownAttrs };
-      if (tag === TAG.dir) this.dirs.push(path);
+      this.current = { tag, nameAt: bodyAt + 2, nameLength, parentPath, offset: this.pos, end: next, bodyAt, bodyLength, attrs, knownAttrs };
+      if (tag === TAG.dir) this.dirs.push(this.pathOf(this.current));
       this.pos = next;
       return true;
     }
+  }
+
+  /** The entry's path from the archive root, as a copy that outlives the window. */
+  pathOf(e: CursorEntry): Uint8Array {
+    const name = this.buf.subarray(e.nameAt, e.nameAt + e.nameLength);
+    return e.parentPath === null || e.parentPath.byteLength === 0 ? name.slice() : joinPath(e.parentPath, name);
+  }
+
+  /** comparePaths(path of e, path), without building e's path. */
+  comparePath(e: CursorEntry, path: Uint8Array): number {
+    return compareJoinedPath(e.parentPath, this.buf, e.nameAt, e.nameLength, path);
   }
 
   /** Fetches more of the stream into the window (keeping what is not yet parsed). */

@@ -27,7 +27,8 @@ export interface PreviousLookupStats {
   misses: number;
 }
 
-const TWO_53 = 2 ** 53;
+/** A u64 whose high word reaches this is beyond 2^53. */
+const TWO_21 = 2 ** 21;
 /** Shared by hits without xattrs (nobody modifies a hit's xattrs). */
 const NO_XATTRS: Array<[Uint8Array, Uint8Array]> = [];
 
@@ -49,7 +50,7 @@ export function createPreviousLookup(previous: ArchiveReader, options: { windowB
         if (!c.advance()) return NEED_DATA;
         if (c.current === undefined) return undefined;
       }
-      const cmp = comparePaths(c.current.path, path);
+      const cmp = c.comparePath(c.current, path);
       if (cmp >= 0) {
         exact = cmp === 0;
         return c.current;
@@ -72,9 +73,9 @@ export function createPreviousLookup(previous: ArchiveReader, options: { windowB
   const fileHit = (c: PreviousCursor, e: CursorEntry, st: WalkStat): PreviousFile | undefined => {
     const v = c.view;
     const at = e.bodyAt + 2 + v.getUint16(e.bodyAt, true);
-    if (e.bodyLength !== at - e.bodyAt + FILE_FIELD.end) throw metaError(e.offset, `${formatPath(e.path)}: file entry of ${e.bodyLength} bytes has the wrong length`);
+    if (e.bodyLength !== at - e.bodyAt + FILE_FIELD.end) throw metaError(e.offset, `${formatPath(c.pathOf(e))}: file entry of ${e.bodyLength} bytes has the wrong length`);
     const mode = v.getUint32(at + ENTRY_FIELD.mode, true);
-    if ((mode & S_IFMT) !== S_IF.file) throw metaError(e.offset, `${formatPath(e.path)}: file entry has mode 0${mode.toString(8)} of another file type`);
+    if ((mode & S_IFMT) !== S_IF.file) throw metaError(e.offset, `${formatPath(c.pathOf(e))}: file entry has mode 0${mode.toString(8)} of another file type`);
     const same =
       st instanceof NativeStat
         ? st.sameAs(v, at)
@@ -86,9 +87,9 @@ export function createPreviousLookup(previous: ArchiveReader, options: { windowB
       stats.misses++;
       return undefined;
     }
-    const size = Number(st.size);
-    const payloadOffset = u53(v, at + FILE_FIELD.payloadOffset, e, "payload offset");
-    const payloadLength = u53(v, at + FILE_FIELD.payloadLength, e, "payload length");
+    const size = st instanceof NativeStat ? st.sizeNumber : Number(st.size);
+    const payloadOffset = u53(c, at + FILE_FIELD.payloadOffset, e, "payload offset");
+    const payloadLength = u53(c, at + FILE_FIELD.payloadLength, e, "payload length");
     const xattrs: Array<[Uint8Array, Uint8Array]> = e.attrs.length > 0 ? [] : NO_XATTRS;
     let extents: Extent[] | undefined;
     for (const a of e.attrs) {
@@ -99,7 +100,7 @@ export function createPreviousLookup(previous: ArchiveReader, options: { windowB
         if (tag === TAG.xattr) xattrs.push(decodeXattr(body));
         else if (tag === TAG.sparse) extents = decodeSparse(body);
       } catch (err) {
-        throw metaError(e.offset, `${formatPath(e.path)}: ${(err as Error).message}`);
+        throw metaError(e.offset, `${formatPath(c.pathOf(e))}: ${(err as Error).message}`);
       }
     }
     try {
@@ -109,14 +110,18 @@ export function createPreviousLookup(previous: ArchiveReader, options: { windowB
         throw new Error(`payload [${payloadOffset}, +${payloadLength}) lies beyond the payload stream (${previous.trailer.payloadLength} bytes)`);
       }
     } catch (err) {
-      throw metaError(e.offset, `${formatPath(e.path)}: ${(err as Error).message}`);
+      throw metaError(e.offset, `${formatPath(c.pathOf(e))}: ${(err as Error).message}`);
     }
     stats.hits++;
     // Copies (slice), not views: a view of a small copy would make JSC move its storage.
     const windowAt = e.bodyAt - RECORD_HEADER_SIZE;
-    const record = e.knownAttrs ? c.buf.slice(windowAt, windowAt + (e.end - e.offset)) : undefined;
+    if (e.knownAttrs) {
+      // The digest is in the record (PreviousFile.sha256).
+      const record = c.buf.slice(windowAt, windowAt + (e.end - e.offset));
+      return { payloadOffset, payloadLength, size, extents, xattrs, record };
+    }
     const sha256 = c.buf.slice(at + FILE_FIELD.sha256, at + FILE_FIELD.end);
-    return { payloadOffset, payloadLength, size, sha256, extents, xattrs, record };
+    return { payloadOffset, payloadLength, size, sha256, extents, xattrs };
   };
 
   /** A previous hardlink: its target's content, decoded the general way (rare). */
@@ -158,8 +163,10 @@ export function createPreviousLookup(previous: ArchiveReader, options: { windowB
   return Object.assign(lookup, { stats });
 }
 
-function u53(v: DataView, at: number, e: CursorEntry, what: string): number {
-  const n = v.getBigUint64(at, true);
-  if (n >= BigInt(TWO_53)) throw metaError(e.offset, `${formatPath(e.path)}: ${what} ${n} is beyond 2^53`);
-  return Number(n);
+/** A u64 field as a number, from its 32-bit halves: no BigInt for the common case (every hit). */
+function u53(c: PreviousCursor, at: number, e: CursorEntry, what: string): number {
+  const v = c.view;
+  const hi = v.getUint32(at + 4, true);
+  if (hi >= TWO_21) throw metaError(e.offset, `${formatPath(c.pathOf(e))}: ${what} ${v.getBigUint64(at, true)} is beyond 2^53`);
+  return hi * 2 ** 32 + v.getUint32(at, true);
 }

@@ -29,6 +29,13 @@ export function patchCopiedFileRecord(records: Uint8Array, flags: number, mode: 
   return records;
 }
 
+/** Where a framed FILE record's SHA-256 starts, or -1 when `records` does not begin with a whole one. */
+export function fileRecordSha256At(records: Uint8Array): number {
+  if (records.byteLength < RECORD_HEADER_SIZE + 2 || u32(records, 0) !== TAG.file) return -1;
+  const at = RECORD_HEADER_SIZE + 2 + (records[RECORD_HEADER_SIZE]! | (records[RECORD_HEADER_SIZE + 1]! << 8)) + FILE_FIELD.sha256;
+  return at + 32 <= Math.min(records.byteLength, RECORD_HEADER_SIZE + u32(records, 4)) ? at : -1;
+}
+
 /** Scratch over an ArrayBuffer (single-threaded; filled and hashed without an await between). */
 const SCRATCH = new Uint8Array(new ArrayBuffer(64 * 1024));
 

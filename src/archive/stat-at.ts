@@ -119,6 +119,10 @@ export class NativeStat implements WalkStat {
   get modeNumber(): number {
     return this.m;
   }
+  /** Exact: a file size fits 2^53 (the kernel's limit is 2^63, no filesystem gets near). */
+  get sizeNumber(): number {
+    return this.sizeHi * TWO_32 + this.sizeLo;
+  }
   get nlinkNumber(): number {
     return this.nl;
   }

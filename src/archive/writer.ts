@@ -37,7 +37,7 @@ import {
   joinPath,
 } from "./records.ts";
 import { type CopiedContent, copyIntoPayload } from "./content.ts";
-import { patchCopiedFileRecord } from "./record-copy.ts";
+import { fileRecordSha256At, patchCopiedFileRecord } from "./record-copy.ts";
 import type { Listing } from "./stat-ahead.ts";
 import { NativeStat, StatAt, type WalkStat } from "./stat-at.ts";
 import { type PreviousFile, type PreviousLookup, type ReuseRequest, type ReuseSink, checkPlan, checkPreviousFile } from "./reuse.ts";
@@ -148,7 +148,11 @@ interface Slot extends GoodbyeItem {
 
 interface FileCtx {
   rel: Uint8Array;
-  abs: Buffer;
+  /** The parent directory's filesystem path and the file's name in it. */
+  dir: Buffer;
+  name: Uint8Array;
+  /** The file's filesystem path, made when first needed (absOf): an unchanged file needs none. */
+  abs?: Buffer;
   st: WalkStat;
   slot: Slot;
   flags: number;
@@ -159,16 +163,22 @@ interface FileCtx {
 interface ContentRef {
   payloadOffset: number;
   payloadLength: number;
-  sha256: Uint8Array;
+  /** Absent only with `record` (PreviousFile.sha256). */
+  sha256?: Uint8Array;
   extents?: Extent[];
   /** Unchanged file: the previous entry's records, to copy (PreviousFile.record). */
   record?: Uint8Array;
 }
 
+/** An unchanged file of the pending batch; queued as itself (no closure per file). */
 interface RunFile {
+  ctx: FileCtx;
   prev: PreviousFile;
   newOffset?: number;
 }
+
+/** A queued emission: a closure, or an unchanged file's entry (the common case, kept small). */
+type QueueItem = (() => MaybePromise) | RunFile;
 
 /** A changed or new file met while a batch was pending: read after its runs are placed. */
 interface DeferredFile {
@@ -194,6 +204,12 @@ interface Run {
 }
 
 const EMPTY_SHA256 = new Bun.CryptoHasher("sha256").digest() as Uint8Array;
+
+/** The SHA-256 inside a hit's FILE record (checkPreviousFile made sure there is one). */
+function recordSha256(record: Uint8Array): Uint8Array {
+  const at = fileRecordSha256At(record);
+  return record.slice(at, at + 32);
+}
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 const DIR_OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY;
 const MAX_QUEUE = 8192;
@@ -227,7 +243,7 @@ class TreeWriter {
   private readonly statAt = new StatAt();
   private rootDev = 0n;
   private pendingRun: Batch | null = null;
-  private queue: Array<() => MaybePromise> = [];
+  private queue: QueueItem[] = [];
   private payloadFileRecords = 0;
   private payloadGapRecords = 0;
   private payloadGapBytes = 0;
@@ -338,7 +354,7 @@ class TreeWriter {
           const name = listing.name(i);
           const ahead = listing.stat(i);
           if (ahead === undefined) dirfd ??= this.openDir(abs);
-          const pending = this.walkChild(joinPath(rel, name), underRoot(abs, name), children, dirfd ?? -1, name, ahead);
+          const pending = this.walkChild(joinPath(rel, name), abs, children, dirfd ?? -1, name, ahead);
           if (pending) await pending;
         }
       } finally {
@@ -366,18 +382,23 @@ class TreeWriter {
     }
   }
 
-  private lstat(abs: Buffer, dirfd: number, name: Uint8Array, rel: Uint8Array): WalkStat {
-    return (dirfd >= 0 ? this.statAt.stat(dirfd, name, rel) : undefined) ?? fs.lstatSync(abs, { bigint: true });
+  private lstat(dir: Buffer, dirfd: number, name: Uint8Array, rel: Uint8Array): WalkStat {
+    return (dirfd >= 0 ? this.statAt.stat(dirfd, name, rel) : undefined) ?? fs.lstatSync(underRoot(dir, name), { bigint: true });
+  }
+
+  private absOf(ctx: FileCtx): Buffer {
+    return (ctx.abs ??= underRoot(ctx.dir, ctx.name));
   }
 
   /**
    * The hot path of every walk: synchronous (undefined) unless something had to wait, so an
-   * unchanged file costs no promise (the same for walkFile, addToRun, enqueue and the sinks).
+   * unchanged file costs no promise (the same for walkFile, addToRun, enqueue and the sinks)
+   * and no filesystem path (`dir` is the parent's; a regular file's own is made when read).
    */
-  private walkChild(rel: Uint8Array, abs: Buffer, siblings: Slot[], dirfd: number, name: Uint8Array, ahead: WalkStat | undefined): MaybePromise {
+  private walkChild(rel: Uint8Array, dir: Buffer, siblings: Slot[], dirfd: number, name: Uint8Array, ahead: WalkStat | undefined): MaybePromise {
     let st: WalkStat;
     try {
-      st = ahead ?? this.lstat(abs, dirfd, name, rel);
+      st = ahead ?? this.lstat(dir, dirfd, name, rel);
     } catch (e) {
       this.fsWarning(rel, e, "stat");
       return;
@@ -387,6 +408,7 @@ class TreeWriter {
       return;
     }
     if (st.isDirectory()) {
+      const abs = underRoot(dir, name);
       if ((this.opts.oneFileSystem ?? true) && st.dev !== this.rootDev) {
         this.counters.mountPointsSkipped++;
         return this.walkDir(rel, abs, st, newSlot(siblings), null, FLAG.mountPoint);
@@ -417,8 +439,9 @@ class TreeWriter {
     if (linkKey) this.hardlinks.set(linkKey, { slot, path: rel });
     if (st.isFile()) {
       // Its xattrs come from the previous entry when the file is unchanged (walkFile).
-      return this.walkFile({ rel, abs, st, slot, flags, xattrs: NO_XATTRS, linkKey });
+      return this.walkFile({ rel, dir, name, st, slot, flags, xattrs: NO_XATTRS, linkKey });
     }
+    const abs = underRoot(dir, name);
     const xattrs = this.xattrsOf(rel, abs);
     if (st.isSymbolicLink()) {
       let target: Buffer;
@@ -451,9 +474,10 @@ class TreeWriter {
   }
 
   private walkFile(ctx: FileCtx): MaybePromise {
-    const size = Number(ctx.st.size);
+    const st = ctx.st;
+    const size = st instanceof NativeStat ? st.sizeNumber : Number(st.size);
     if (size === 0) {
-      ctx.xattrs = this.xattrsOf(ctx.rel, ctx.abs);
+      ctx.xattrs = this.xattrsOf(ctx.rel, this.absOf(ctx));
       return this.enqueue(() => this.emitFile(ctx, { payloadOffset: 0, payloadLength: 0, sha256: EMPTY_SHA256 }));
     }
     const hit = this.opts.previous ? this.opts.previous(ctx.rel, ctx.st) : undefined;
@@ -462,7 +486,7 @@ class TreeWriter {
   }
 
   private walkFileWith(ctx: FileCtx, size: number, hit: PreviousFile | undefined): MaybePromise {
-    ctx.xattrs = hit?.xattrs ?? this.xattrsOf(ctx.rel, ctx.abs);
+    ctx.xattrs = hit?.xattrs ?? this.xattrsOf(ctx.rel, this.absOf(ctx));
     if (hit) {
       checkPreviousFile(ctx.rel, hit, size);
       if (hit.payloadLength === 0) {
@@ -530,7 +554,8 @@ class TreeWriter {
 
   /** Reads a file into the payload stream; undefined (entry dropped, warned) when it cannot. */
   private async readFile(ctx: FileCtx): Promise<ContentRef | undefined> {
-    const { rel, abs, st } = ctx;
+    const { rel, st } = ctx;
+    const abs = this.absOf(ctx);
     await this.opts.hooks?.onBeforeRead?.(rel, abs);
     let fd: number;
     try {
@@ -598,12 +623,15 @@ class TreeWriter {
 
   private addToRunNow(ctx: FileCtx, prev: PreviousFile): MaybePromise {
     this.pendingRun ??= { files: [], deferred: [], deferredBytes: 0 };
-    const rf: RunFile = { prev };
+    const rf: RunFile = { ctx, prev };
     this.pendingRun.files.push(rf);
-    return this.enqueue(() => {
-      if (rf.newOffset !== undefined) return this.emitFile(ctx, prev, rf.newOffset);
-      return this.readRefused(ctx);
-    });
+    return this.enqueue(rf);
+  }
+
+  /** A batched unchanged file's entry, once its run was placed (or refused: then it is read). */
+  private emitRunFile(rf: RunFile): MaybePromise {
+    if (rf.newOffset !== undefined) return this.emitFile(rf.ctx, rf.prev, rf.newOffset);
+    return this.readRefused(rf.ctx);
   }
 
   /** A file of a run the caller refused to reuse: read like a changed one. */
@@ -630,7 +658,7 @@ class TreeWriter {
       d.read = true;
     }
     for (const item of queue) {
-      const pending = item();
+      const pending = typeof item === "function" ? item() : this.emitRunFile(item);
       if (pending) await pending;
     }
   }
@@ -684,8 +712,8 @@ class TreeWriter {
   }
 
   /** Runs an emission now, or queues it behind a pending reuse run to keep stream order. */
-  private enqueue(item: () => MaybePromise): MaybePromise {
-    if (!this.pendingRun) return item();
+  private enqueue(item: QueueItem): MaybePromise {
+    if (!this.pendingRun) return typeof item === "function" ? item() : this.emitRunFile(item);
     this.queue.push(item);
     if (this.queue.length >= MAX_QUEUE) return this.flushRun();
     return undefined;
@@ -738,7 +766,8 @@ class TreeWriter {
           : patchCopiedFileRecord(ref.record, ctx.flags, Number(st.mode), Number(st.uid), Number(st.gid), payloadOffset);
       if (copied) return this.emitCopied(ctx.slot, copied);
     }
-    const extra: EntryExtra = { kind: "file", payloadOffset, payloadLength: ref.payloadLength, sha256: ref.sha256 };
+    const sha256 = ref.sha256 ?? recordSha256(ref.record!);
+    const extra: EntryExtra = { kind: "file", payloadOffset, payloadLength: ref.payloadLength, sha256 };
     return this.emitEntry(ctx.slot, ctx.rel, ctx.st, ctx.flags, extra, ctx.xattrs, Number(ctx.st.size), ref.extents);
   }
 

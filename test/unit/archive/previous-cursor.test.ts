@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { ArchiveFormatError, TAG } from "../../../src/archive/format.ts";
 import { setXattr } from "../../../src/archive/native.ts";
 import { createPreviousLookup } from "../../../src/archive/previous.ts";
-import { decodeRecordHeader } from "../../../src/archive/records.ts";
+import { decodeRecordHeader, FILE_FIELD, recordCrcOf } from "../../../src/archive/records.ts";
 import { MemorySink } from "../../../src/archive/sinks.ts";
 import type { ReuseSink } from "../../../src/archive/writer.ts";
 import { type MemoryArchive, archive, openArchive, rmrf, treeFixture } from "./tree.ts";
@@ -52,6 +52,33 @@ describe("previous metadata cursor", () => {
       expect({ windowBytes, stats: got.stats }).toEqual({ windowBytes, stats: reference.stats });
       expect(Buffer.compare(got.meta, reference.meta)).toBe(0);
     }
+  });
+
+  test("a payload offset beyond 2^53 (CRC intact) fails the lookup naming the file, never a hit", async () => {
+    const meta = first.meta.slice();
+    let at = 0;
+    for (;;) {
+      const h = decodeRecordHeader(meta.subarray(at));
+      if (h.tag === TAG.file && h.length > 2 + FILE_FIELD.end) break;
+      at += 12 + h.length;
+    }
+    const view = new DataView(meta.buffer, meta.byteOffset, meta.byteLength);
+    const body = at + 12;
+    const nameLength = view.getUint16(body, true);
+    const name = Buffer.from(meta.subarray(body + 2, body + 2 + nameLength)).toString();
+    view.setUint32(body + 2 + nameLength + FILE_FIELD.payloadOffset, 0, true);
+    view.setUint32(body + 2 + nameLength + FILE_FIELD.payloadOffset + 4, 2 ** 21, true);
+    const length = view.getUint32(at + 4, true);
+    view.setUint32(at + 8, recordCrcOf(meta.subarray(at, at + 8), meta.subarray(body, body + length)), true);
+    const lookup = createPreviousLookup(await openArchive({ meta, payload: first.payload }));
+    const payload = new MemorySink();
+    const err = await archive(src, { previous: lookup, reuse: verbatimReuse(first.payload, payload) }, payload).then(
+      () => undefined,
+      (e) => e,
+    );
+    expect(err).toBeInstanceOf(ArchiveFormatError);
+    expect(String(err.message)).toContain(name);
+    expect(String(err.message)).toContain(`payload offset ${2n ** 53n} is beyond 2^53`);
   });
 
   test("a damaged file record fails the lookup with a CRC error naming its offset", async () => {

@@ -6,9 +6,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { createPreviousLookup } from "../../../src/archive/previous.ts";
-import { patchCopiedFileRecord } from "../../../src/archive/record-copy.ts";
-import { encodeEntryBody, encodeRecord } from "../../../src/archive/records.ts";
-import { TAG } from "../../../src/archive/format.ts";
+import { fileRecordSha256At, patchCopiedFileRecord } from "../../../src/archive/record-copy.ts";
+import { ENTRY_FIELD, encodeEntryBody, encodeRecord } from "../../../src/archive/records.ts";
+import { RECORD_HEADER_SIZE, TAG } from "../../../src/archive/format.ts";
 import { MemorySink } from "../../../src/archive/sinks.ts";
 import type { PreviousLookup, ReuseSink } from "../../../src/archive/writer.ts";
 import { extractArchive } from "../../../src/archive/reader.ts";
@@ -23,13 +23,28 @@ function verbatimReuse(previous: Uint8Array, out: MemorySink): ReuseSink {
   });
 }
 
-async function second(root: string, prev: MemoryArchive, strip: boolean) {
+/**
+ * `strip`: hits without their records (the writer encodes every entry). `foreignMode`: records
+ * whose mode disagrees with the file's, so the writer refuses the copy and encodes the entry
+ * with the digest it takes from the record (hits carry no separate sha256).
+ */
+async function second(root: string, prev: MemoryArchive, strip: boolean, foreignMode = false) {
   const lookup = createPreviousLookup(await openArchive(prev));
   let copies = 0;
   const previous: PreviousLookup = async (path, st) => {
     const hit = await lookup(path, st);
     if (hit?.record) copies++;
-    return strip && hit ? { ...hit, record: undefined } : hit;
+    if (!hit?.record) return hit;
+    if (strip) {
+      const at = fileRecordSha256At(hit.record);
+      return { ...hit, sha256: hit.sha256 ?? hit.record.slice(at, at + 32), record: undefined };
+    }
+    if (foreignMode) {
+      const modeAt = RECORD_HEADER_SIZE + 2 + (hit.record[RECORD_HEADER_SIZE]! | (hit.record[RECORD_HEADER_SIZE + 1]! << 8)) + ENTRY_FIELD.mode;
+      hit.record[modeAt] ^= 0o7;
+      return { ...hit, sha256: undefined };
+    }
+    return hit;
   };
   const payload = new MemorySink();
   const a = await archive(root, { previous, reuse: verbatimReuse(prev.payload, payload), archiveId: new Uint8Array(16).fill(7) }, payload);
@@ -52,6 +67,9 @@ describe("copying unchanged entries' records", () => {
     expect(copied.copies).toBe(copied.hits);
     expect(Buffer.compare(copied.meta, encoded.meta)).toBe(0);
     expect(Buffer.compare(copied.payload, encoded.payload)).toBe(0);
+    const refused = await second(src, first, false, true);
+    expect(refused.copies).toBe(copied.hits);
+    expect(Buffer.compare(refused.meta, encoded.meta)).toBe(0);
     // A third generation copies from a stream that was itself copied.
     const third = await second(src, copied, false);
     const thirdEncoded = await second(src, copied, true);

@@ -38,6 +38,7 @@ describe("StatAt (statx relative to a directory descriptor)", () => {
         const native = s.stat(fd, Buffer.from(name));
         expect(native).toBeDefined();
         same(native!, fs.lstatSync(join(dir, name), { bigint: true }));
+        expect({ name, size: native!.sizeNumber }).toEqual({ name, size: Number(fs.lstatSync(join(dir, name)).size) });
       }
     } finally {
       fs.closeSync(fd);
