@@ -134,7 +134,7 @@ async function readImage(ctx: BackupContext, spec: ArchiveSpec, src: ImageSource
   for (const piece of imagePieces(src, chunkSize)) {
     ctx.signal?.throwIfAborted();
     if (!piece.hole) bytesRead += piece.data.byteLength;
-    await handle(chunker.push(piece.data));
+    await handle(chunker.push(piece.data, piece.hole));
   }
   await handle(chunker.finish());
   await ctx.uploader.drain();

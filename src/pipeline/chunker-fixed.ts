@@ -56,7 +56,11 @@ export class FixedChunker implements Chunker<FixedChunk> {
     this.size = chunkSize;
   }
 
-  push(piece: Uint8Array): FixedChunk[] {
+  /**
+   * `zero`: the caller knows the piece is all zero bytes (an image hole it did not read), so
+   * whole chunks inside it are not scanned.
+   */
+  push(piece: Uint8Array, zero = false): FixedChunk[] {
     const out: FixedChunk[] = [];
     const size = this.size;
     const n = piece.length;
@@ -70,7 +74,7 @@ export class FixedChunker implements Chunker<FixedChunk> {
     }
     // Whole chunks inside the piece are handed out as views: no copy.
     while (n - pos >= size) {
-      out.push(this.emit(piece.subarray(pos, pos + size)));
+      out.push(this.emit(piece.subarray(pos, pos + size), zero));
       pos += size;
     }
     if (pos < n) {
@@ -86,8 +90,8 @@ export class FixedChunker implements Chunker<FixedChunk> {
     return [this.emit(this.partial.subarray(0, this.partialLength))];
   }
 
-  private emit(data: Uint8Array): FixedChunk {
-    const chunk = { offset: this.offset, data, zero: isAllZero(data) };
+  private emit(data: Uint8Array, zero = false): FixedChunk {
+    const chunk = { offset: this.offset, data, zero: zero || isAllZero(data) };
     this.offset += data.length;
     this.partial = null;
     this.partialLength = 0;

@@ -10,6 +10,7 @@ import { DynamicStreamWriter } from "../../../src/client/dynamic-stream.ts";
 import { Limiter } from "../../../src/client/limiter.ts";
 import { payloadReuseSink } from "../../../src/client/payload-reuse.ts";
 import { ChunkUploader } from "../../../src/client/upload-pipeline.ts";
+import { GcPacer } from "../../../src/client/gc-pacer.ts";
 import { ApiRequestError } from "../../../src/client/http.ts";
 
 const inline = { encode: async (d: Uint8Array) => d.slice() };
@@ -54,6 +55,17 @@ describe("ChunkUploader", () => {
     expect(sent.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `d${i}`).sort());
     expect(u.stats).toMatchObject({ chunks: 20, newChunks: 10, knownChunks: 10, newBytes: 10_000, uploadedBytes: 10_000 });
     expect(peak).toBeLessThanOrEqual(3); // 3000 bytes of 1000-byte chunks
+  });
+
+  test("only new chunks pace garbage collections: known and zero chunks leave no garbage", async () => {
+    const gc = new GcPacer({ everyBytes: 4000 });
+    const u = new ChunkUploader(inline, async () => {}, { gc });
+    for (let i = 0; i < 12; i++) await u.add(new Uint8Array(1000), "zero");
+    await u.drain();
+    expect(gc.stats.collections).toBe(0);
+    for (let i = 0; i < 8; i++) await u.add(new Uint8Array(1000).fill(i + 1), `new${i}`);
+    await u.drain();
+    expect(gc.stats.collections).toBe(2);
   });
 
   test("an uploaded blob's memory is freed once the server has it; a failed first attempt is retried with it intact", async () => {

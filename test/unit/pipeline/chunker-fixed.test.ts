@@ -51,6 +51,19 @@ describe("FixedChunker", () => {
     expect(chunks[5].data.length).toBe(100);
   });
 
+  test("a piece the caller knows is zero (an image hole) flags its whole chunks; a chunk it shares with earlier bytes is still scanned", () => {
+    const c = new FixedChunker(KIB64);
+    const head = new Uint8Array(10 * 1024).fill(9);
+    expect(c.push(head)).toEqual([]);
+    const hole = new Uint8Array(2 * KIB64);
+    const chunks = [...c.push(hole, true), ...c.finish()];
+    expect(chunks.map((x) => [x.offset, x.data.length, x.zero])).toEqual([
+      [0, KIB64, false],
+      [KIB64, KIB64, true],
+      [2 * KIB64, 10 * 1024, true],
+    ]);
+  });
+
   test("isAllZero checks every byte, also past the 1 MiB comparison slices", () => {
     expect(isAllZero(new Uint8Array(0))).toBe(true);
     const big = new Uint8Array(5 * 1024 * 1024 + 3);
