@@ -52,6 +52,12 @@ export class PreviousCursor {
   buf: Uint8Array = EMPTY;
   view = new DataView(new ArrayBuffer(0));
   private bufStart = 0;
+  /**
+   * The window's buffer, refilled in place (the unparsed rest moved to the front, new bytes
+   * after it): nothing outside the cursor holds a view of the window (hits are copies), so one
+   * buffer serves the whole stream instead of a fresh one per fill.
+   */
+  private backing = EMPTY;
   /** Stream offset of the next record not yet parsed. */
   private pos: number;
   private readonly dirs: Uint8Array[] = [];
@@ -148,14 +154,17 @@ export class PreviousCursor {
     }
     want = Math.min(want, this.trailerOffset - from);
     if (want <= 0) throw metaError(from, "metadata stream ends inside a record");
-    const data = await this.src.read(from, want);
+    // readSome hands out a view of the stream's chunk (no copy); the bytes are copied below.
+    const data = this.src.readSome ? await this.src.readSome(from, want) : await this.src.read(from, want);
     if (data.byteLength === 0) throw metaError(from, "metadata stream ends early");
-    const ab = new ArrayBuffer(keep.byteLength + data.byteLength);
-    const next = new Uint8Array(ab);
-    next.set(keep, 0);
+    const length = keep.byteLength + data.byteLength;
+    let next = this.backing;
+    if (next.byteLength < length) next = new Uint8Array(Math.max(length, this.window));
+    next.set(keep, 0); // keep may lie in the same buffer: set() copies overlapping ranges correctly
     next.set(data, keep.byteLength);
-    this.buf = next;
-    this.view = new DataView(ab);
+    this.backing = next;
+    this.buf = next.subarray(0, length);
+    this.view = new DataView(next.buffer, 0, length);
     this.bufStart = this.pos;
   }
 

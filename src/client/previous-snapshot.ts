@@ -16,11 +16,12 @@ import { type Manifest, verifyManifestSignature } from "../datastore/manifest.ts
 import { imageFile, metadataFile, payloadFile } from "./archive-spec.ts";
 import { type ImageStat, imageStatFile, parseImageStat } from "./image-stat.ts";
 import type { BackupSession, PreviousSnapshot } from "./backup-session.ts";
-import { ChunkFetcher } from "./chunk-fetcher.ts";
+import { ChunkFetcher, type DecodeChunk } from "./chunk-fetcher.ts";
 import type { CryptConfig } from "./crypt.ts";
 import { IndexedStream } from "./indexed-stream.ts";
 import { checkAgainstManifest, manifestEntry } from "./snapshot-files.ts";
 import type { ChunkUploader } from "./upload-pipeline.ts";
+import { releaseBuffer } from "../util/release-buffer.ts";
 
 /** Why a previous snapshot cannot serve this backup, or undefined when it can. */
 export function previousUnusable(previous: PreviousSnapshot, crypt: CryptConfig): string | undefined {
@@ -53,7 +54,7 @@ export class PreviousSnapshotFiles {
     private readonly uploader: ChunkUploader,
   ) {
     // The previous metadata stream is read once, forward (tree() drops each chunk once passed).
-    this.fetcher = new ChunkFetcher((d) => session.previousChunk(d), crypt, { cacheBytes: 16 * 1024 * 1024 });
+    this.fetcher = new ChunkFetcher((d) => session.previousChunk(d), crypt, { cacheBytes: 16 * 1024 * 1024, decode: decodeAndFree(crypt) });
   }
 
   /** Bytes of previous chunks fetched (metadata streams). */
@@ -111,4 +112,18 @@ export class PreviousSnapshotFiles {
     metaStream.setPlan(Array.from({ length: meta.chunkCount }, (_, i) => i));
     return { lookup: createPreviousLookup(reader), payload };
   }
+}
+
+/**
+ * Decodes a previous chunk on this thread and frees its blob at once: the bytes of
+ * `previousChunk` are a fresh download of ours alone. Left to the collector, the blobs of the
+ * previous metadata stream were part of the garbage a tree walk piles up between collections.
+ * A plaintext that is a view of its blob (stored uncompressed and unencrypted) keeps it.
+ */
+function decodeAndFree(crypt: CryptConfig): DecodeChunk {
+  return async (blob, digest) => {
+    const plaintext = crypt.decodeChunk(blob, digest);
+    if (plaintext.buffer !== blob.buffer) releaseBuffer(blob);
+    return plaintext;
+  };
 }

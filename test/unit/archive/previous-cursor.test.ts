@@ -9,8 +9,10 @@ import { join } from "node:path";
 import { ArchiveFormatError, TAG } from "../../../src/archive/format.ts";
 import { setXattr } from "../../../src/archive/native.ts";
 import { createPreviousLookup } from "../../../src/archive/previous.ts";
+import { ArchiveReader } from "../../../src/archive/reader.ts";
 import { decodeRecordHeader, FILE_FIELD, recordCrcOf } from "../../../src/archive/records.ts";
 import { MemorySink } from "../../../src/archive/sinks.ts";
+import { memorySource, type RandomAccess } from "../../../src/archive/source.ts";
 import type { ReuseSink } from "../../../src/archive/writer.ts";
 import { type MemoryArchive, archive, openArchive, rmrf, treeFixture } from "./tree.ts";
 
@@ -22,8 +24,15 @@ function verbatimReuse(previous: Uint8Array, out: MemorySink): ReuseSink {
   });
 }
 
-async function second(root: string, prev: MemoryArchive, windowBytes?: number) {
-  const lookup = createPreviousLookup(await openArchive(prev), { windowBytes });
+/** A source whose readSome stops every `piece` bytes, as a chunked stream stops at chunk ends. */
+function choppy(meta: Uint8Array, piece: number): RandomAccess {
+  const src = memorySource(meta);
+  return { ...src, readSome: async (offset, length) => meta.subarray(offset, Math.min(offset + length, meta.byteLength, (Math.floor(offset / piece) + 1) * piece)) };
+}
+
+async function second(root: string, prev: MemoryArchive, windowBytes?: number, readSomePiece?: number) {
+  const reader = readSomePiece === undefined ? await openArchive(prev) : await ArchiveReader.open(choppy(prev.meta, readSomePiece), memorySource(prev.payload));
+  const lookup = createPreviousLookup(reader, { windowBytes });
   const payload = new MemorySink();
   const a = await archive(root, { previous: lookup, reuse: verbatimReuse(prev.payload, payload), archiveId: new Uint8Array(16).fill(5) }, payload);
   return { ...a, stats: { ...lookup.stats } };
@@ -50,6 +59,12 @@ describe("previous metadata cursor", () => {
     for (const windowBytes of [1, 13, 100, 4096]) {
       const got = await second(src, first, windowBytes);
       expect({ windowBytes, stats: got.stats }).toEqual({ windowBytes, stats: reference.stats });
+      expect(Buffer.compare(got.meta, reference.meta)).toBe(0);
+    }
+    // Through readSome, stopping at "chunk" ends: records split across fills, buffers swapped and reused.
+    for (const piece of [7, 64, 1000]) {
+      const got = await second(src, first, 100, piece);
+      expect({ piece, stats: got.stats }).toEqual({ piece, stats: reference.stats });
       expect(Buffer.compare(got.meta, reference.meta)).toBe(0);
     }
   });
