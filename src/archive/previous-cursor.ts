@@ -13,7 +13,7 @@
  */
 import { RECORD_HEADER_SIZE, TAG, TAG_CLASS, metaError, tagClass } from "./format.ts";
 import { compareJoinedPath } from "./paths.ts";
-import { joinPath, recordCrcOf } from "./records.ts";
+import { joinPath, recordCrcAt } from "./records.ts";
 import type { RandomAccess } from "./source.ts";
 
 /**
@@ -180,7 +180,7 @@ export class PreviousCursor {
 
   private checkCrc(at: number, len: number): void {
     const stored = this.view.getUint32(at + 8, true);
-    const crc = recordCrcOf(this.buf.subarray(at, at + 8), this.buf.subarray(at + RECORD_HEADER_SIZE, at + len));
+    const crc = recordCrcAt(this.buf, at, len);
     if (crc !== stored) {
       throw metaError(this.bufStart + at, `record (tag 0x${this.view.getUint32(at, true).toString(16)}): CRC32 mismatch (stored 0x${stored.toString(16)}, computed 0x${crc.toString(16)})`);
     }

@@ -9,7 +9,7 @@
  * practice, but when they do not the caller encodes the entry as usual.
  */
 import { RECORD_HEADER_SIZE, TAG } from "./format.ts";
-import { ENTRY_FIELD, FILE_FIELD, recordCrcOf } from "./records.ts";
+import { ENTRY_FIELD, FILE_FIELD, recordCrcAt } from "./records.ts";
 
 /**
  * `records`: a FILE entry record followed by its attribute records, framed, owned by the caller
@@ -45,9 +45,9 @@ const SCRATCH = new Uint8Array(new ArrayBuffer(64 * 1024));
  * ArrayBuffer first (measured 0.4 us a record), views of SCRATCH cost nothing.
  */
 function entryCrc(records: Uint8Array, end: number): number {
-  if (end > SCRATCH.byteLength) return recordCrcOf(records, records.subarray(RECORD_HEADER_SIZE, end));
+  if (end > SCRATCH.byteLength) return recordCrcAt(records, 0, end);
   for (let i = 0; i < end; i++) SCRATCH[i] = records[i]!;
-  return recordCrcOf(SCRATCH, SCRATCH.subarray(RECORD_HEADER_SIZE, end));
+  return recordCrcAt(SCRATCH, 0, end);
 }
 
 const u32 = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;

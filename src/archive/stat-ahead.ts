@@ -20,7 +20,8 @@ import * as fs from "node:fs";
 import { PatternSet } from "./glob.ts";
 import { underRoot } from "./paths.ts";
 import { joinPath } from "./records.ts";
-import { STATX_WORDS, StatAt, statFromStatx, type WalkStat } from "./stat-at.ts";
+import { S_IF, S_IFMT } from "./format.ts";
+import { STATX_MODE_WORD, STATX_WORDS, StatAt, statFromStatx, type WalkStat } from "./stat-at.ts";
 
 /** A directory's entries, sorted bytewise as the archive orders them. */
 export interface Listing {
@@ -160,8 +161,12 @@ export class StatAhead {
         continue;
       }
       if (!words) continue;
-      f.listing.words.set(words.subarray(0, STATX_WORDS), i * STATX_WORDS);
+      // Word by word, and a stat object only for directories: no view or object per entry.
+      const kept = f.listing.words;
+      const base = i * STATX_WORDS;
+      for (let k = 0; k < STATX_WORDS; k++) kept[base + k] = words[k]!;
       if (++this.entries >= this.maxEntries) return false;
+      if ((words[STATX_MODE_WORD]! & S_IFMT) !== S_IF.dir) continue;
       const st = statFromStatx(words, 0);
       if (!st?.isDirectory() || (this.oneFileSystem && st.dev !== this.rootDev)) continue;
       const rel = joinPath(f.rel, name);

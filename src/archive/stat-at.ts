@@ -220,6 +220,8 @@ export class StatAt {
 
 /** Words of a struct statx that statFromStatx reads (the rest is not needed). */
 export const STATX_WORDS = 36;
+/** The word whose low 16 bits are the mode (file type and permissions). */
+export const STATX_MODE_WORD = 7;
 
 /**
  * A NativeStat from the u32 words of a struct statx at `base` (linux/stat.h): mask 0, blksize 1,
@@ -234,7 +236,7 @@ export function statFromStatx(o: Uint32Array, b: number): NativeStat | undefined
   const cHi = o[b + 25]!;
   if (o[b + 13] !== 0 || (cHi !== 0 && cHi !== 0xffffffff) || (mHi !== 0 && mHi !== 0xffffffff)) return undefined;
   return new NativeStat(
-    o[b + 7]! & 0xffff,
+    o[b + STATX_MODE_WORD]! & 0xffff,
     o[b + 4]!,
     o[b + 5]!,
     o[b + 6]!,

@@ -11,6 +11,9 @@ import {
   encodeRecord,
   encodeTrailer,
   encodeXattr,
+  recordCrc,
+  recordCrcAt,
+  recordCrcOf,
 } from "../../../src/archive/records.ts";
 
 const sha256 = (s: string | Uint8Array) => new Bun.CryptoHasher("sha256").update(s).digest() as Uint8Array;
@@ -70,6 +73,27 @@ function handBuilt(extra: { unknownStructure?: boolean } = {}) {
   put(TAG.trailer, encodeTrailer({ rootOffset: root, rootEndOffset: end, entryCount: 3, payloadLength: payload.byteLength, sha256: digest }));
   return { meta: concat(parts), payload };
 }
+
+describe("record CRC", () => {
+  test("over the tag and length bytes, then the body: the same from the parts, in place, and as encoded", () => {
+    let seed = 99;
+    const byte = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+    for (let n = 0; n < 300; n++) {
+      const body = Uint8Array.from({ length: n % 37 === 0 ? 0 : byte() * 3 }, byte);
+      const tag = (byte() << 24) | (byte() << 16) | (byte() << 8) | byte();
+      const framed = encodeRecord(tag >>> 0, body);
+      const whole = Bun.hash.crc32(Uint8Array.from([...framed.subarray(0, 8), ...body])) >>> 0;
+      expect(recordCrc(tag >>> 0, body)).toBe(whole);
+      expect(new DataView(framed.buffer).getUint32(8, true)).toBe(whole);
+      expect(recordCrcOf(framed, body)).toBe(whole);
+      // In place, inside a larger buffer at an odd offset.
+      const at = 1 + (n % 5);
+      const buf = new Uint8Array(at + framed.byteLength + 3).fill(0xee);
+      buf.set(framed, at);
+      expect(recordCrcAt(buf, at, framed.byteLength)).toBe(whole);
+    }
+  });
+});
 
 describe("forward compatibility", () => {
   test("unknown attribute and entry kinds are skipped; known ones still read and verify", async () => {
