@@ -14,7 +14,7 @@
  * A hit carries the previous entry's records (`record`), which the writer copies instead of
  * encoding the entry again (record-copy.ts).
  */
-import { NativeStat, type WalkStat } from "./stat-at.ts";
+import { NativeStat, sizeOf, type WalkStat } from "./stat-at.ts";
 import { type ArchiveEntry, type Extent, RECORD_HEADER_SIZE, S_IF, S_IFMT, TAG, metaError } from "./format.ts";
 import { formatPath, comparePaths } from "./paths.ts";
 import { PreviousCursor, type CursorEntry } from "./previous-cursor.ts";
@@ -87,7 +87,7 @@ export function createPreviousLookup(previous: ArchiveReader, options: { windowB
       stats.misses++;
       return undefined;
     }
-    const size = st instanceof NativeStat ? st.sizeNumber : Number(st.size);
+    const size = sizeOf(st);
     const payloadOffset = u53(c, at + FILE_FIELD.payloadOffset, e, "payload offset");
     const payloadLength = u53(c, at + FILE_FIELD.payloadLength, e, "payload length");
     const xattrs: Array<[Uint8Array, Uint8Array]> = e.attrs.length > 0 ? [] : NO_XATTRS;

@@ -119,7 +119,7 @@ export class NativeStat implements WalkStat {
   get modeNumber(): number {
     return this.m;
   }
-  /** Exact: a file size fits 2^53 (the kernel's limit is 2^63, no filesystem gets near). */
+  /** Exact below 2^53 bytes (8 PiB), which no file reaches. */
   get sizeNumber(): number {
     return this.sizeHi * TWO_32 + this.sizeLo;
   }
@@ -216,6 +216,11 @@ export class StatAt {
     if (err !== 0) throw new NativeError("statx", err, pathForErrors ?? name);
     return this.out;
   }
+}
+
+/** A stat's size as a number, without a BigInt when it is a NativeStat (change detection asks per file). */
+export function sizeOf(st: WalkStat): number {
+  return st instanceof NativeStat ? st.sizeNumber : Number(st.size);
 }
 
 /** Words of a struct statx that statFromStatx reads (the rest is not needed). */

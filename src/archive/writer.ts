@@ -39,7 +39,7 @@ import {
 import { type CopiedContent, copyIntoPayload } from "./content.ts";
 import { fileRecordSha256At, patchCopiedFileRecord } from "./record-copy.ts";
 import type { Listing } from "./stat-ahead.ts";
-import { NativeStat, StatAt, type WalkStat } from "./stat-at.ts";
+import { NativeStat, StatAt, sizeOf, type WalkStat } from "./stat-at.ts";
 import { type PreviousFile, type PreviousLookup, type ReuseRequest, type ReuseSink, checkPlan, checkPreviousFile } from "./reuse.ts";
 import { BufferedSink, type Sink } from "./sinks.ts";
 
@@ -210,6 +210,7 @@ function recordSha256(record: Uint8Array): Uint8Array {
   const at = fileRecordSha256At(record);
   return record.slice(at, at + 32);
 }
+
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 const DIR_OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY;
 const MAX_QUEUE = 8192;
@@ -474,8 +475,7 @@ class TreeWriter {
   }
 
   private walkFile(ctx: FileCtx): MaybePromise {
-    const st = ctx.st;
-    const size = st instanceof NativeStat ? st.sizeNumber : Number(st.size);
+    const size = sizeOf(ctx.st);
     if (size === 0) {
       ctx.xattrs = this.xattrsOf(ctx.rel, this.absOf(ctx));
       return this.enqueue(() => this.emitFile(ctx, { payloadOffset: 0, payloadLength: 0, sha256: EMPTY_SHA256 }));
@@ -768,7 +768,7 @@ class TreeWriter {
     }
     const sha256 = ref.sha256 ?? recordSha256(ref.record!);
     const extra: EntryExtra = { kind: "file", payloadOffset, payloadLength: ref.payloadLength, sha256 };
-    return this.emitEntry(ctx.slot, ctx.rel, ctx.st, ctx.flags, extra, ctx.xattrs, Number(ctx.st.size), ref.extents);
+    return this.emitEntry(ctx.slot, ctx.rel, ctx.st, ctx.flags, extra, ctx.xattrs, sizeOf(ctx.st), ref.extents);
   }
 
   /** An unchanged file's records copied from the previous stream (record-copy.ts). */
