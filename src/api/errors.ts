@@ -42,7 +42,7 @@ export function mapError(err: unknown): MappedError {
   if (err instanceof ApiError) {
     return { status: err.status, body: { error: { code: err.code, message: err.message, details: err.details } }, headers: err.headers };
   }
-  if (isNoSpace(err) || (err as { code?: unknown } | undefined)?.code === "SQLITE_FULL") {
+  if (isNoSpace(err)) {
     // Where a datastore write ran out of space the session code names the datastore
     // (backup-server/errors.ts); this is the server's own state database, logs or certificates.
     const what = (err as { code: string }).code === "EDQUOT" ? "disk quota exceeded" : "no space left on device";

@@ -19,7 +19,7 @@ import { ENTRY_FIELD, FILE_FIELD, recordCrcAt } from "./records.ts";
  */
 export function patchCopiedFileRecord(records: Uint8Array, flags: number, mode: number, uid: number, gid: number, payloadOffset: number): Uint8Array | undefined {
   if (u32(records, 0) !== TAG.file) return undefined;
-  const at = RECORD_HEADER_SIZE + 2 + (records[RECORD_HEADER_SIZE]! | (records[RECORD_HEADER_SIZE + 1]! << 8));
+  const at = fieldsAt(records);
   if (u32(records, at + ENTRY_FIELD.flags) !== flags || u32(records, at + ENTRY_FIELD.mode) !== mode || u32(records, at + ENTRY_FIELD.uid) !== uid || u32(records, at + ENTRY_FIELD.gid) !== gid) return undefined;
   const lo = payloadOffset % 0x100000000;
   putU32(records, at + FILE_FIELD.payloadOffset, lo);
@@ -32,8 +32,19 @@ export function patchCopiedFileRecord(records: Uint8Array, flags: number, mode: 
 /** Where a framed FILE record's SHA-256 starts, or -1 when `records` does not begin with a whole one. */
 export function fileRecordSha256At(records: Uint8Array): number {
   if (records.byteLength < RECORD_HEADER_SIZE + 2 || u32(records, 0) !== TAG.file) return -1;
-  const at = RECORD_HEADER_SIZE + 2 + (records[RECORD_HEADER_SIZE]! | (records[RECORD_HEADER_SIZE + 1]! << 8)) + FILE_FIELD.sha256;
+  const at = fieldsAt(records) + FILE_FIELD.sha256;
   return at + 32 <= Math.min(records.byteLength, RECORD_HEADER_SIZE + u32(records, 4)) ? at : -1;
+}
+
+/** The SHA-256 inside a framed FILE record (one fileRecordSha256At accepts), as a copy. */
+export function fileRecordSha256(records: Uint8Array): Uint8Array {
+  const at = fileRecordSha256At(records);
+  return records.slice(at, at + 32);
+}
+
+/** Where an entry record's fixed fields (ENTRY_FIELD) start: after the header and the name. */
+function fieldsAt(records: Uint8Array): number {
+  return RECORD_HEADER_SIZE + 2 + (records[RECORD_HEADER_SIZE]! | (records[RECORD_HEADER_SIZE + 1]! << 8));
 }
 
 /** Scratch over an ArrayBuffer (single-threaded; filled and hashed without an await between). */

@@ -37,7 +37,7 @@ import {
   joinPath,
 } from "./records.ts";
 import { type CopiedContent, copyIntoPayload } from "./content.ts";
-import { fileRecordSha256At, patchCopiedFileRecord } from "./record-copy.ts";
+import { fileRecordSha256, patchCopiedFileRecord } from "./record-copy.ts";
 import type { Listing } from "./stat-ahead.ts";
 import { NativeStat, StatAt, sizeOf, type WalkStat } from "./stat-at.ts";
 import { type PreviousFile, type PreviousLookup, type ReuseRequest, type ReuseSink, checkPlan, checkPreviousFile } from "./reuse.ts";
@@ -204,12 +204,6 @@ interface Run {
 }
 
 const EMPTY_SHA256 = new Bun.CryptoHasher("sha256").digest() as Uint8Array;
-
-/** The SHA-256 inside a hit's FILE record (checkPreviousFile made sure there is one). */
-function recordSha256(record: Uint8Array): Uint8Array {
-  const at = fileRecordSha256At(record);
-  return record.slice(at, at + 32);
-}
 
 const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
 const DIR_OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY;
@@ -766,7 +760,8 @@ class TreeWriter {
           : patchCopiedFileRecord(ref.record, ctx.flags, Number(st.mode), Number(st.uid), Number(st.gid), payloadOffset);
       if (copied) return this.emitCopied(ctx.slot, copied);
     }
-    const sha256 = ref.sha256 ?? recordSha256(ref.record!);
+    // Without a sha256 the hit has a file record holding it (checkPreviousFile).
+    const sha256 = ref.sha256 ?? fileRecordSha256(ref.record!);
     const extra: EntryExtra = { kind: "file", payloadOffset, payloadLength: ref.payloadLength, sha256 };
     return this.emitEntry(ctx.slot, ctx.rel, ctx.st, ctx.flags, extra, ctx.xattrs, sizeOf(ctx.st), ref.extents);
   }

@@ -48,12 +48,13 @@ export function withContext(context: string, err: unknown): Error {
 }
 
 /**
- * ENOSPC or EDQUOT: a filesystem (or quota) is full. Also for errors that carry the errno of
- * their cause as `code` (the datastore backends' BackendIoError).
+ * ENOSPC or EDQUOT: a filesystem (or quota) is full; SQLITE_FULL: bun:sqlite's word for it (a
+ * state database or catalog that cannot grow). Also for errors that carry the errno of their
+ * cause as `code` (the datastore backends' BackendIoError).
  */
 export function isNoSpace(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  return code === "ENOSPC" || code === "EDQUOT";
+  return code === "ENOSPC" || code === "EDQUOT" || code === "SQLITE_FULL";
 }
 
 export function errorMessage(err: unknown): string {

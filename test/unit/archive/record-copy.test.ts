@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { createPreviousLookup } from "../../../src/archive/previous.ts";
-import { fileRecordSha256At, patchCopiedFileRecord } from "../../../src/archive/record-copy.ts";
+import { fileRecordSha256, patchCopiedFileRecord } from "../../../src/archive/record-copy.ts";
 import { ENTRY_FIELD, encodeEntryBody, encodeRecord } from "../../../src/archive/records.ts";
 import { RECORD_HEADER_SIZE, TAG } from "../../../src/archive/format.ts";
 import { MemorySink } from "../../../src/archive/sinks.ts";
@@ -36,8 +36,7 @@ async function second(root: string, prev: MemoryArchive, strip: boolean, foreign
     if (hit?.record) copies++;
     if (!hit?.record) return hit;
     if (strip) {
-      const at = fileRecordSha256At(hit.record);
-      return { ...hit, sha256: hit.sha256 ?? hit.record.slice(at, at + 32), record: undefined };
+      return { ...hit, sha256: hit.sha256 ?? fileRecordSha256(hit.record), record: undefined };
     }
     if (foreignMode) {
       const modeAt = RECORD_HEADER_SIZE + 2 + (hit.record[RECORD_HEADER_SIZE]! | (hit.record[RECORD_HEADER_SIZE + 1]! << 8)) + ENTRY_FIELD.mode;
