@@ -8,52 +8,11 @@ import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { PAYLOAD_HEADER_SIZE } from "../../../src/archive/format.ts";
 import { createPreviousLookup } from "../../../src/archive/previous.ts";
-import { type ArchiveReader, extractArchive } from "../../../src/archive/reader.ts";
+import { extractArchive } from "../../../src/archive/reader.ts";
 import { MemorySink } from "../../../src/archive/sinks.ts";
-import type { ReuseRequest, ReuseSink, WriterOptions } from "../../../src/archive/writer.ts";
-import { type MemoryArchive, archive, buildTree, diffSnapshots, openArchive, rmrf, snapshot, treeFixture } from "./tree.ts";
-
-/**
- * Test double of the chunk pipeline: the previous payload is cut into fixed chunks; a reuse
- * appends every chunk touching the range (so padding before and after), or refuses when the
- * padding exceeds maxPadding of the range.
- */
-function chunkCopyPipeline(previous: Uint8Array, out: MemorySink, chunk: number, maxPadding = Infinity) {
-  const requests: ReuseRequest[] = [];
-  const reuse: ReuseSink = async (req) => {
-    requests.push(req);
-    const first = Math.floor(req.previousStart / chunk) * chunk;
-    const last = Math.min(Math.ceil(req.previousEnd / chunk) * chunk, previous.byteLength);
-    const length = req.previousEnd - req.previousStart;
-    if (last - first - length > maxPadding * length) return undefined;
-    return {
-      appended: last - first,
-      rangeStart: req.previousStart - first,
-      commit: async () => {
-        // The writer flushed everything before this point, GAP header included.
-        expect(out.length).toBe(req.newOffset);
-        out.append(previous.slice(first, last));
-      },
-    };
-  };
-  return { reuse, requests };
-}
-
-async function incremental(root: string, prev: MemoryArchive, chunk: number, extra: Partial<WriterOptions> = {}, maxPadding?: number) {
-  const prevReader = await openArchive(prev);
-  const payload = new MemorySink();
-  const pipe = chunkCopyPipeline(prev.payload, payload, chunk, maxPadding);
-  const previous = createPreviousLookup(prevReader);
-  const a = await archive(root, { previous, reuse: pipe.reuse, ...extra }, payload);
-  return { ...a, requests: pipe.requests, lookup: previous.stats };
-}
-
-async function extractAndCompare(a: MemoryArchive, root: string, out: string): Promise<ArchiveReader> {
-  const r = await openArchive(a);
-  await extractArchive(r, out);
-  expect(diffSnapshots(await snapshot(root), await snapshot(out))).toEqual([]);
-  return r;
-}
+import type { ReuseSink } from "../../../src/archive/writer.ts";
+import { extractAndCompare, incremental } from "./incremental.ts";
+import { type MemoryArchive, archive, buildTree, openArchive, rmrf, treeFixture } from "./tree.ts";
 
 async function addManyFiles(root: string): Promise<void> {
   for (let i = 0; i < 50; i++) await fsp.writeFile(join(root, `many-${String(i).padStart(2, "0")}.txt`), `small file ${i}\n`.repeat(i + 1));
