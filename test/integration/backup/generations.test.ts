@@ -79,5 +79,23 @@ for (const [store, seed] of runs) {
       expect({ store, seed, backup: g, ops: backups[g]!.ops, diff }).toEqual({ store, seed, backup: g, ops: backups[g]!.ops, diff: [] });
       fs.rmSync(out, { recursive: true, force: true });
     }
+    // A pattern restore of one directory of the newest snapshot: its files, symlinks and
+    // hardlinks (whose first name may lie outside it) as they were, nothing from elsewhere.
+    const newest = kept.at(-1)!;
+    const utf8 = (k: string) => Buffer.from(k, "latin1").toString("utf8");
+    const nameable = (k: string) => !k.includes("\n") && Buffer.from(utf8(k)).equals(Buffer.from(k, "latin1"));
+    const holdsFiles = (d: string) => [...newest.facts].some(([k, f]) => f.type !== "dir" && k.startsWith(`${d}/`));
+    const dirs = [...newest.facts].filter(([k, f]) => f.type === "dir" && k !== "" && nameable(k) && holdsFiles(k));
+    if (dirs.length > 0) {
+      const dir = dirs[Math.floor(tree.rand() * dirs.length)]![0];
+      const out = join(work, "restored-pattern");
+      node.clientJson(["restore", newest.snapshot, "data.ibsar", out, "--pattern", `/${utf8(dir)}/**`], repo);
+      const inside = (facts: Map<string, EntryFacts>, under: boolean) =>
+        [...facts].filter(([k, f]) => f.type !== "dir" && (!under || k.startsWith(`${dir}/`))).map(([k, f]) => [k, { ...f, links: "" }] as const);
+      const want = new Map(inside(newest.facts, true));
+      const got = new Map(inside(await snapshot(out), false));
+      expect({ store, seed, dir, diff: diffSnapshots(want, got) }).toEqual({ store, seed, dir, diff: [] });
+      fs.rmSync(out, { recursive: true, force: true });
+    }
   }, 180_000);
 }
