@@ -1,6 +1,7 @@
 #!/usr/bin/env bun
 /** The `ironcore-backup` command: a citty root whose subcommands load on demand. */
 import { defineCommand, runCommand, showUsage } from "citty";
+import { stopSessionWatches } from "./client/transport.ts";
 import { IbsError } from "./util/errors.ts";
 import { VERSION, versionLine } from "./version.ts";
 
@@ -70,3 +71,4 @@ async function cli(rawArgs: string[]): Promise<number> {
 }
 
 process.exitCode = await cli(process.argv.slice(2));
+stopSessionWatches();

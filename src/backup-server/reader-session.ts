@@ -138,6 +138,10 @@ export class ReaderSession implements Session {
     return this.end(reason, true);
   }
 
+  abandon(reason: string): Promise<void> {
+    return this.end(reason);
+  }
+
   expire(idleSec: number): Promise<void> {
     return this.end(`closed after ${idleSec} s without requests (backup.session_timeout ${this.registry.timeoutSec} s)`, true);
   }

@@ -8,6 +8,12 @@
  * caller gets the same 404 as for an id that never existed. A session unused for
  * `backup.session_timeout` seconds (no request in flight, none started since) is closed by
  * the sweep: a writer is aborted (nothing becomes visible), a reader is released.
+ *
+ * A client also keeps a watch open (`GET …/watch`, a response that only sends a heartbeat):
+ * when its connection closes, because the client process ended or was killed, the session ends
+ * as soon as its requests in flight are done, so a killed client does not hold its backup
+ * group's lock for the whole timeout. (A host that loses power sends no close: the timeout is
+ * still what ends its session.)
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../log/logger.ts";
@@ -24,13 +30,28 @@ export interface Session {
   expire(idleSec: number): Promise<void>;
   /** Ends the session because the process stops. */
   close(reason: string): Promise<void>;
+  /** Ends the session because its client is gone (its watch's connection closed). */
+  abandon(reason: string): Promise<void>;
 }
 
 interface Entry {
   session: Session;
   lastUsed: number;
   inFlight: number;
+  /** The open watch, if any (a newer one replaces it). */
+  watch?: Watch;
+  /** The watch's connection closed: end the session once no request is in flight. */
+  lost?: boolean;
 }
+
+interface Watch {
+  /** Ends the watch's response normally (the session ended). */
+  end(): void;
+}
+
+/** Sent when the watch opens and then every HEARTBEAT_MS: keeps idle timeouts (Bun's 10 s, proxies') away. */
+const HEARTBEAT = new TextEncoder().encode("\n");
+const HEARTBEAT_MS = 4000;
 
 export class SessionRegistry {
   private readonly entries = new Map<string, Entry>();
@@ -55,8 +76,77 @@ export class SessionRegistry {
   }
 
   remove(id: string): void {
+    this.entries.get(id)?.watch?.end();
     this.entries.delete(id);
     if (this.entries.size === 0) this.stopSweeping();
+  }
+
+  /** Watches open now (the api's shutdown does not wait for them: they last as long as their session). */
+  get watching(): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.watch) n++;
+    return n;
+  }
+
+  /**
+   * A session's watch response: a heartbeat until the session ends, then the end of the body.
+   * `signal` is the request's: it aborts when the client's connection closes.
+   */
+  watch(id: string, kind: SessionKind, authId: string, signal: AbortSignal): Response {
+    this.get(id, kind, authId);
+    const e = this.entries.get(id)!;
+    e.watch?.end();
+    let timer: ReturnType<typeof setInterval> | undefined;
+    let watch: Watch | undefined;
+    const lost = () => {
+      clearInterval(timer);
+      if (watch && e.watch === watch && this.entries.get(id) === e) this.lose(e);
+    };
+    signal.addEventListener("abort", lost, { once: true });
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        controller.enqueue(HEARTBEAT);
+        timer = setInterval(() => {
+          try {
+            controller.enqueue(HEARTBEAT);
+          } catch {
+            lost(); // the body was closed under us: the connection is gone
+          }
+        }, HEARTBEAT_MS);
+        timer.unref?.();
+        watch = {
+          end: () => {
+            clearInterval(timer);
+            signal.removeEventListener("abort", lost);
+            if (e.watch === watch) e.watch = undefined;
+            try {
+              controller.close();
+            } catch {
+              // already closed: the client went away as the session ended
+            }
+          },
+        };
+        e.watch = watch;
+      },
+      cancel: lost,
+    });
+    return new Response(body, { headers: { "content-type": "text/plain", "cache-control": "no-store" } });
+  }
+
+  private lose(e: Entry): void {
+    e.watch = undefined;
+    e.lost = true;
+    if (e.inFlight === 0) void this.endLost(e);
+  }
+
+  private async endLost(e: Entry): Promise<void> {
+    if (this.entries.get(e.session.id) !== e) return;
+    this.remove(e.session.id);
+    try {
+      await e.session.abandon("the client's connection closed (the client process ended or was killed)");
+    } catch (err) {
+      this.log?.error("closing the session of a lost client failed", { session: e.session.id, err: errorMessage(err) });
+    }
   }
 
   /** The session, if it exists, is of this kind and belongs to `authId`; else the 404. */
@@ -77,6 +167,7 @@ export class SessionRegistry {
     } finally {
       e.inFlight--;
       e.lastUsed = Date.now();
+      if (e.lost && e.inFlight === 0) void this.endLost(e);
     }
   }
 
@@ -97,6 +188,7 @@ export class SessionRegistry {
   /** Closes every session (api shutdown). */
   async closeAll(reason: string): Promise<void> {
     const all = [...this.entries.values()];
+    for (const e of all) e.watch?.end();
     this.entries.clear();
     this.stopSweeping();
     await Promise.allSettled(all.map((e) => e.session.close(reason)));

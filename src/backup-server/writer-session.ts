@@ -227,6 +227,10 @@ export class WriterSession implements Session {
     return this.abort(reason);
   }
 
+  abandon(reason: string): Promise<void> {
+    return this.abort(`${reason}: aborted, nothing was committed`);
+  }
+
   // ---- internals -------------------------------------------------------------------------
 
   /** Ends the session once: with `error` the writer is aborted and the task fails with it. */

@@ -42,6 +42,7 @@ interface StartAnswer {
 
 export class BackupSession {
   private finished = false;
+  private watch: { stop(): void } | undefined;
 
   private constructor(
     private readonly t: Transport,
@@ -78,7 +79,9 @@ export class BackupSession {
     }
     const snapshot = parseSnapshotName(a.snapshot, "POST /backup answer");
     const previous = a.previous ? { time: a.previous.time, manifest: manifestFromAnswer(a.previous.manifest, `previous snapshot ${a.previous.time}`) } : null;
-    return new BackupSession(t, a.session, a.upid, snapshot, previous);
+    const session = new BackupSession(t, a.session, a.upid, snapshot, previous);
+    session.watch = t.watch?.(session.path("watch"));
+    return session;
   }
 
   private path(rest: string): string {
@@ -108,6 +111,7 @@ export class BackupSession {
   async finish(manifestBlob: Uint8Array): Promise<string> {
     const a = await this.t.upload<{ snapshot?: unknown }>(this.path("finish"), manifestBlob);
     this.finished = true;
+    this.watch?.stop();
     return a?.snapshot === undefined ? formatSnapshotName(this.snapshot) : formatSnapshotName(parseSnapshotName(a.snapshot, "finish answer"));
   }
 
@@ -119,6 +123,8 @@ export class BackupSession {
       await this.t.json("DELETE", `/backup/${this.id}`);
     } catch {
       // the server also aborts idle sessions after backup.session_timeout
+    } finally {
+      this.watch?.stop();
     }
   }
 }

@@ -46,7 +46,7 @@ export interface ApiClient {
    * A request with a binary body (`application/octet-stream`) or a binary answer (chunks,
    * indexes, blobs): the Response of a 2xx; any other status throws ApiRequestError as above.
    */
-  raw(method: string, path: string, body?: Uint8Array, query?: Query): Promise<Response>;
+  raw(method: string, path: string, body?: Uint8Array, query?: Query, signal?: AbortSignal): Promise<Response>;
 }
 
 export class ApiRequestError extends IbsError {
@@ -86,7 +86,7 @@ export async function connect(opts: ConnectOptions): Promise<ApiClient> {
 
   let session: { ticket: string; csrf: string } | null = null;
 
-  async function send(method: string, path: string, body: unknown, query: Query | undefined, retry: boolean, raw = false): Promise<unknown> {
+  async function send(method: string, path: string, body: unknown, query: Query | undefined, retry: boolean, raw = false, signal?: AbortSignal): Promise<unknown> {
     const headers: Record<string, string> = { accept: raw ? "application/octet-stream, application/json" : "application/json" };
     if (opts.secret !== undefined) headers.authorization = `IBSAPIToken=${opts.authId}:${opts.secret}`;
     else if (session) {
@@ -98,7 +98,7 @@ export async function connect(opts: ConnectOptions): Promise<ApiClient> {
     const url = baseUrl + path + queryString(query);
     let res: Response;
     try {
-      res = await fetch(url, { method, headers, body: body === undefined ? undefined : bytes ? body : JSON.stringify(body), tls: trust.tls } as RequestInit);
+      res = await fetch(url, { method, headers, body: body === undefined ? undefined : bytes ? body : JSON.stringify(body), tls: trust.tls, signal } as RequestInit);
     } catch (err: any) {
       const code = String(err?.code ?? "");
       if (/CERT|SELF_SIGNED|ALTNAME|LEAF_SIGNATURE|fingerprint/i.test(code + " " + err?.message)) {
@@ -109,7 +109,7 @@ export async function connect(opts: ConnectOptions): Promise<ApiClient> {
     if (res.status === 401 && retry && opts.password !== undefined && session) {
       session = null;
       await login();
-      return send(method, path, body, query, false, raw);
+      return send(method, path, body, query, false, raw, signal);
     }
     if (raw && res.ok) return res;
     return parseResponse(res, method, path, server);
@@ -130,7 +130,7 @@ export async function connect(opts: ConnectOptions): Promise<ApiClient> {
     post: (path, body) => send("POST", path, body, undefined, true) as Promise<any>,
     put: (path, body) => send("PUT", path, body, undefined, true) as Promise<any>,
     delete: (path, query) => send("DELETE", path, undefined, query, true) as Promise<any>,
-    raw: (method, path, body, query) => send(method, path, body, query, true, true) as Promise<Response>,
+    raw: (method, path, body, query, signal) => send(method, path, body, query, true, true, signal) as Promise<Response>,
   };
 }
 

@@ -1,8 +1,8 @@
 /**
  * Ctrl-C (SIGINT) or SIGTERM during a backup or restore: the first one aborts the run at its
- * next safe point, so the session is closed on the server (an abandoned writer session would
- * hold the group's lock until backup.session_timeout); a second one, or 15 s without the run
- * ending, exits at once.
+ * next safe point, so the session is closed on the server with the reason; a second one, or
+ * 15 s without the run ending, exits at once (the session's watch connection then closes, and
+ * the server aborts the session itself).
  */
 import { IbsError } from "../util/errors.ts";
 

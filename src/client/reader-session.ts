@@ -10,6 +10,7 @@ import type { Transport } from "./transport.ts";
 
 export class ReaderSession {
   private closed = false;
+  private watch: { stop(): void } | undefined;
 
   private constructor(
     private readonly t: Transport,
@@ -26,7 +27,9 @@ export class ReaderSession {
     if (typeof a?.session !== "string" || !/^[0-9a-f]{16,64}$/.test(a.session)) {
       throw new IbsError(`the server answered POST /reader without a usable session id (${JSON.stringify(a?.session)})`);
     }
-    return new ReaderSession(t, a.session, req.snapshot, manifestFromAnswer(a.manifest, `manifest of ${name}`));
+    const session = new ReaderSession(t, a.session, req.snapshot, manifestFromAnswer(a.manifest, `manifest of ${name}`));
+    session.watch = t.watch?.(`/reader/${a.session}/watch`);
+    return session;
   }
 
   get name(): string {
@@ -72,6 +75,8 @@ export class ReaderSession {
       await this.t.json("DELETE", `/reader/${this.id}`);
     } catch {
       // the server drops idle reader sessions itself
+    } finally {
+      this.watch?.stop();
     }
   }
 }

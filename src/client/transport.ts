@@ -13,6 +13,25 @@ export interface Transport {
   upload<T = unknown>(path: string, bytes: Uint8Array): Promise<T>;
   /** GET of raw bytes (a previous file, a chunk). */
   download(path: string): Promise<Uint8Array>;
+  /**
+   * Holds a session's watch open (GET, read in the background until the server ends it): if
+   * this process dies, its connection closes and the server ends the session at once instead of
+   * after backup.session_timeout. `stop` lets go once the session has ended. Best effort: a
+   * server without watches, or one that fails it, leaves only the timeout.
+   */
+  watch?(path: string): { stop(): void };
+}
+
+const openWatches = new Set<AbortController>();
+
+/**
+ * Lets go of every session watch still open: main.ts calls it when a command returns, so that
+ * a watch never keeps the process alive (a session this process did not close is then ended
+ * by the server at once, as for a killed client).
+ */
+export function stopSessionWatches(): void {
+  for (const w of openWatches) w.abort();
+  openWatches.clear();
 }
 
 export function apiTransport(api: ApiClient): Transport {
@@ -37,6 +56,23 @@ export function apiTransport(api: ApiClient): Transport {
     async download(path: string): Promise<Uint8Array> {
       const res = await api.raw("GET", path);
       return new Uint8Array(await res.arrayBuffer());
+    },
+    watch(path: string) {
+      const stop = new AbortController();
+      openWatches.add(stop);
+      void (async () => {
+        const res = await api.raw("GET", path, undefined, undefined, stop.signal);
+        const reader = res.body?.getReader();
+        while (reader && !(await reader.read()).done);
+      })()
+        .catch(() => {})
+        .finally(() => openWatches.delete(stop));
+      return {
+        stop: () => {
+          openWatches.delete(stop);
+          stop.abort();
+        },
+      };
     },
   };
 }

@@ -66,10 +66,12 @@ export const start: RoleStart = async (ctx) => {
       // connections, which would otherwise hold the process open.
       void server.stop(false);
       const deadline = Date.now() + 10_000;
-      while (server.pendingRequests > 0 && Date.now() < deadline) await Bun.sleep(50);
+      const sessions = sessionRegistry({ db, config, log });
+      // Session watches stay open as long as their session: closeAll below ends them.
+      while (server.pendingRequests > sessions.watching && Date.now() < deadline) await Bun.sleep(50);
       await server.stop(true);
       // Open backup sessions end aborted (nothing becomes visible) with a reason in their task.
-      await sessionRegistry({ db, config, log }).closeAll("api service stopped");
+      await sessions.closeAll("api service stopped");
     },
   };
 };

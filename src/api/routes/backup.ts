@@ -98,6 +98,14 @@ export default routeGroup("backup", [
       use(deps, params.session, auth!.authId, async (s) => s.finish(await readRawBody(c.req.raw, MAX_BLOB_BYTES, "the manifest"))),
   }),
   route({
+    method: "GET",
+    path: "/backup/:session/watch",
+    summary: "held open by the client while the session lives (a heartbeat line every 4 s); its connection closing aborts the session",
+    access: "authenticated",
+    params: session,
+    handler: ({ deps, auth, params, c }) => sessionRegistry(deps).watch(params.session, "backup", auth!.authId, c.req.raw.signal),
+  }),
+  route({
     method: "DELETE",
     path: "/backup/:session",
     summary: "abort a backup session: nothing becomes visible",

@@ -41,6 +41,14 @@ export default routeGroup("reader", [
     handler: async ({ deps, auth, params }) => octets(await use(deps, params.session, auth!.authId, (s) => s.chunk(params.digest))),
   }),
   route({
+    method: "GET",
+    path: "/reader/:session/watch",
+    summary: "held open by the client while the session lives (a heartbeat line every 4 s); its connection closing ends the session",
+    access: "authenticated",
+    params: z.strictObject({ session: sessionParam }),
+    handler: ({ deps, auth, params, c }) => sessionRegistry(deps).watch(params.session, "reader", auth!.authId, c.req.raw.signal),
+  }),
+  route({
     method: "DELETE",
     path: "/reader/:session",
     summary: "close a restore session",

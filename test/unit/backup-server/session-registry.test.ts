@@ -11,6 +11,7 @@ function fakeSession(id: string, authId = "alice@ibs"): Session & { ended: strin
     ended,
     expire: async (idle) => void ended.push(`idle ${idle}`),
     close: async (why) => void ended.push(why),
+    abandon: async (why) => void ended.push(`abandoned: ${why}`),
   };
 }
 
@@ -63,5 +64,86 @@ describe("session registry", () => {
     await r.closeAll("the api service was stopped");
     expect([a.ended, b.ended]).toEqual([["the api service was stopped"], ["the api service was stopped"]]);
     expect(r.size).toBe(0);
+  });
+
+  describe("watch", () => {
+    /** Reads a watch body in the background: what arrived, and whether it ended normally. */
+    function read(res: Response): { bytes: number; ended: Promise<boolean> } {
+      const got = { bytes: 0, ended: Promise.resolve(false) };
+      const reader = res.body!.getReader();
+      got.ended = (async () => {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return true;
+          got.bytes += value.byteLength;
+        }
+      })();
+      return got;
+    }
+
+    test("its connection closing ends the session at once; the watch answers a heartbeat first", async () => {
+      const r = new SessionRegistry(600);
+      const s = fakeSession("f".repeat(32));
+      r.add(s);
+      const client = new AbortController();
+      const body = read(r.watch(s.id, "backup", "alice@ibs", client.signal));
+      await Bun.sleep(10);
+      expect(body.bytes).toBe(1);
+      expect(r.watching).toBe(1);
+      client.abort();
+      await Bun.sleep(10);
+      expect(s.ended).toEqual(["abandoned: the client's connection closed (the client process ended or was killed)"]);
+      expect(r.size).toBe(0);
+    });
+
+    test("with a request in flight the session ends when the request is done, not before", async () => {
+      const r = new SessionRegistry(600);
+      const s = fakeSession("1".repeat(32));
+      r.add(s);
+      const client = new AbortController();
+      read(r.watch(s.id, "backup", "alice@ibs", client.signal));
+      let release!: () => void;
+      const upload = r.use(s.id, "backup", "alice@ibs", () => new Promise<void>((res) => (release = res)));
+      client.abort();
+      await Bun.sleep(10);
+      expect(s.ended).toEqual([]);
+      release();
+      await upload;
+      await Bun.sleep(10);
+      expect(s.ended.length).toBe(1);
+      expect(r.size).toBe(0);
+    });
+
+    test("a session that ends ends its watch's body normally; the connection closing after that does nothing", async () => {
+      const r = new SessionRegistry(600);
+      const s = fakeSession("2".repeat(32));
+      r.add(s);
+      const client = new AbortController();
+      const body = read(r.watch(s.id, "backup", "alice@ibs", client.signal));
+      r.remove(s.id); // what a session's finish, close or abort does
+      expect(await body.ended).toBe(true);
+      client.abort();
+      await Bun.sleep(10);
+      expect(s.ended).toEqual([]);
+      expect(r.watching).toBe(0);
+    });
+
+    test("a newer watch replaces the older, whose closing then does nothing; another caller gets the 404", async () => {
+      const r = new SessionRegistry(600);
+      const s = fakeSession("3".repeat(32));
+      r.add(s);
+      const first = new AbortController();
+      const older = read(r.watch(s.id, "backup", "alice@ibs", first.signal));
+      const second = new AbortController();
+      read(r.watch(s.id, "backup", "alice@ibs", second.signal));
+      expect(await older.ended).toBe(true);
+      first.abort();
+      await Bun.sleep(10);
+      expect(r.size).toBe(1);
+      expect(() => r.watch(s.id, "backup", "bob@ibs", new AbortController().signal)).toThrow("does not exist");
+      second.abort();
+      await Bun.sleep(10);
+      expect(r.size).toBe(0);
+    });
   });
 });
