@@ -86,6 +86,7 @@ export async function startBackup(deps: ServerDeps, authId: string, req: BackupR
       (reason) => void session?.abort(errorMessage(reason)),
     );
     try {
+      await registry.settled(); // a killed client's session may still hold the group's lock for a moment
       writer = await store.snapshots.begin(group, time, { owner, purpose: "backup" });
       choice = await openPrevious(store, group, time, { cryptMode: req.cryptMode, keyFingerprint });
     } catch (err) {

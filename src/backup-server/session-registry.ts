@@ -40,8 +40,8 @@ interface Entry {
   inFlight: number;
   /** The open watch, if any (a newer one replaces it). */
   watch?: Watch;
-  /** The watch's connection closed: end the session once no request is in flight. */
-  lost?: boolean;
+  /** The watch's connection closed: the session ends once no request is in flight; settles then. */
+  lost?: { ended: Promise<void>; settle(): void };
 }
 
 interface Watch {
@@ -55,6 +55,8 @@ const HEARTBEAT_MS = 4000;
 
 export class SessionRegistry {
   private readonly entries = new Map<string, Entry>();
+  /** Sessions of lost clients still ending (their locks not yet released). */
+  private readonly ending = new Set<Promise<void>>();
   private timer: ReturnType<typeof setInterval> | null = null;
 
   constructor(
@@ -133,19 +135,37 @@ export class SessionRegistry {
     return new Response(body, { headers: { "content-type": "text/plain", "cache-control": "no-store" } });
   }
 
+  /**
+   * Waits, at most `ms`, for the sessions of lost clients to finish ending: a backup started
+   * right after its killed predecessor then finds the group's lock free, not held by a session
+   * that is about to let it go.
+   */
+  async settled(ms = 10_000): Promise<void> {
+    if (this.ending.size === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.allSettled([...this.ending]), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    clearTimeout(timer);
+  }
+
   private lose(e: Entry): void {
     e.watch = undefined;
-    e.lost = true;
+    let settle!: () => void;
+    const ended = new Promise<void>((resolve) => (settle = resolve));
+    e.lost = { ended, settle };
+    this.ending.add(ended);
     if (e.inFlight === 0) void this.endLost(e);
   }
 
   private async endLost(e: Entry): Promise<void> {
-    if (this.entries.get(e.session.id) !== e) return;
+    if (this.entries.get(e.session.id) !== e || !e.lost) return;
     this.remove(e.session.id);
     try {
       await e.session.abandon("the client's connection closed (the client process ended or was killed)");
     } catch (err) {
       this.log?.error("closing the session of a lost client failed", { session: e.session.id, err: errorMessage(err) });
+    } finally {
+      e.lost.settle();
+      this.ending.delete(e.lost.ended);
     }
   }
 

@@ -128,6 +128,33 @@ describe("session registry", () => {
       expect(r.watching).toBe(0);
     });
 
+    test("settled() waits for the sessions of lost clients to finish ending (their locks released), and no longer than asked", async () => {
+      const r = new SessionRegistry(600);
+      let finishAbort!: () => void;
+      const s = { ...fakeSession("4".repeat(32)), abandon: () => new Promise<void>((res) => (finishAbort = res)) };
+      r.add(s);
+      await r.settled(); // nothing ending: returns at once
+      const client = new AbortController();
+      read(r.watch(s.id, "backup", "alice@ibs", client.signal));
+      client.abort();
+      let settled = false;
+      const waiting = r.settled().then(() => (settled = true));
+      await Bun.sleep(20);
+      expect(settled).toBe(false);
+      finishAbort();
+      await waiting;
+      expect(settled).toBe(true);
+
+      const stuck = { ...fakeSession("5".repeat(32)), abandon: () => new Promise<void>(() => {}) };
+      r.add(stuck);
+      const other = new AbortController();
+      read(r.watch(stuck.id, "backup", "alice@ibs", other.signal));
+      other.abort();
+      const t0 = performance.now();
+      await r.settled(50);
+      expect(performance.now() - t0).toBeLessThan(1000);
+    });
+
     test("a newer watch replaces the older, whose closing then does nothing; another caller gets the 404", async () => {
       const r = new SessionRegistry(600);
       const s = fakeSession("3".repeat(32));
