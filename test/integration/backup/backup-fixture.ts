@@ -62,8 +62,9 @@ export async function startBackupNode(): Promise<BackupNode> {
     },
     admin: (args) => ibs([...args, "--data-dir", dir]),
     async stop() {
-      proc.kill("SIGTERM");
-      await proc.exited;
+      // node.proc, not the first process: a test may have restarted the server.
+      node.proc.kill("SIGTERM");
+      await node.proc.exited;
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
