@@ -6,6 +6,7 @@
  */
 import { hasPrivilege } from "../access/permissions.ts";
 import type { Datastore } from "../datastore/datastore.ts";
+import { LockedError } from "../datastore/errors.ts";
 import type { Manifest } from "../datastore/manifest.ts";
 import {
   type BackupType,
@@ -49,7 +50,11 @@ export interface BackupStarted {
   previous: { time: string; manifest: Manifest } | null;
 }
 
-export async function startBackup(deps: ServerDeps, authId: string, req: BackupRequest): Promise<BackupStarted> {
+/**
+ * `connection` is the start request's signal: a client that goes away before it has the answer
+ * never learns the session id, so the session is aborted at once instead of at the timeout.
+ */
+export async function startBackup(deps: ServerDeps, authId: string, req: BackupRequest, connection?: AbortSignal): Promise<BackupStarted> {
   const ns = parseNamespace(req.ns ?? "");
   const group: GroupRef = { ns, type: req.backupType, id: validateBackupId(req.backupId) };
   const time = req.backupTime ?? formatBackupTime(Math.floor(Date.now() / 1000));
@@ -86,8 +91,7 @@ export async function startBackup(deps: ServerDeps, authId: string, req: BackupR
       (reason) => void session?.abort(errorMessage(reason)),
     );
     try {
-      await registry.settled(); // a killed client's session may still hold the group's lock for a moment
-      writer = await store.snapshots.begin(group, time, { owner, purpose: "backup" });
+      writer = await beginSnapshot(store, group, time, owner, registry);
       choice = await openPrevious(store, group, time, { cryptMode: req.cryptMode, keyFingerprint });
     } catch (err) {
       const mapped = storeError(err, store, describeGroup(group));
@@ -101,6 +105,7 @@ export async function startBackup(deps: ServerDeps, authId: string, req: BackupR
     session = new WriterSession({ id, authId, store, writer, previous: choice.previous, task, registry, log: deps.log, cryptMode: req.cryptMode, keyFingerprint });
     registry.add(session);
     if (task.ctx.signal.aborted) void session.abort(errorMessage(task.ctx.signal.reason)); // aborted while it started
+    else if (connection?.aborted) void session.abort("the client's connection closed before it got the session: nothing was committed");
     deps.log.info("backup session started", { upid: task.upid, datastore: store.name, ns: formatNamespace(ns), snapshot: session.snapshotName });
     const prev = choice.previous;
     return { session: id, upid: task.upid, snapshot: session.snapshotName, previous: prev ? { time: prev.ref.time, manifest: prev.manifest } : null };
@@ -108,6 +113,21 @@ export async function startBackup(deps: ServerDeps, authId: string, req: BackupR
     choice?.previous?.reader.release();
     store.close();
     throw err;
+  }
+}
+
+/**
+ * Begins the snapshot. When the group is locked and a session of a client that is gone is still
+ * ending (session-registry.ts, watches), waits for that (up to 10 s) and tries once more: a
+ * backup right after its killed predecessor should not be told the group is busy.
+ */
+async function beginSnapshot(store: Datastore, group: GroupRef, time: string, owner: string, registry: SessionRegistry): Promise<SnapshotWriter> {
+  try {
+    return await store.snapshots.begin(group, time, { owner, purpose: "backup" });
+  } catch (err) {
+    if (!(err instanceof LockedError) || !registry.hasLost) throw err;
+    await registry.settled();
+    return await store.snapshots.begin(group, time, { owner, purpose: "backup" });
   }
 }
 

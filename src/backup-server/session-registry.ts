@@ -10,10 +10,10 @@
  * the sweep: a writer is aborted (nothing becomes visible), a reader is released.
  *
  * A client also keeps a watch open (`GET …/watch`, a response that only sends a heartbeat):
- * when its connection closes, because the client process ended or was killed, the session ends
- * as soon as its requests in flight are done, so a killed client does not hold its backup
- * group's lock for the whole timeout. (A host that loses power sends no close: the timeout is
- * still what ends its session.)
+ * when its connection closes and the client opens no new one within a short grace (a live
+ * client reopens a watch that a proxy or the network cut), the session ends as soon as its
+ * requests in flight are done, so a killed client does not hold its backup group's lock for the
+ * whole timeout. (A host that loses power sends no close: the timeout still ends its session.)
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../log/logger.ts";
@@ -40,8 +40,18 @@ interface Entry {
   inFlight: number;
   /** The open watch, if any (a newer one replaces it). */
   watch?: Watch;
-  /** The watch's connection closed: the session ends once no request is in flight; settles then. */
-  lost?: { ended: Promise<void>; settle(): void };
+  /** The watch's connection closed and no new one came yet. */
+  lost?: Lost;
+}
+
+interface Lost {
+  /** Settles when the session has ended (or was ended another way, or the client came back). */
+  ended: Promise<void>;
+  settle(): void;
+  /** Running while the client may still reopen its watch; then the session ends once idle. */
+  grace?: ReturnType<typeof setTimeout>;
+  /** endLost runs: the session is being ended because of this. */
+  ending?: boolean;
 }
 
 interface Watch {
@@ -51,7 +61,11 @@ interface Watch {
 
 /** Sent when the watch opens and then every HEARTBEAT_MS: keeps idle timeouts (Bun's 10 s, proxies') away. */
 const HEARTBEAT = new TextEncoder().encode("\n");
+/** The watch's last line when its session ended: a body that ends without it was cut. */
+const SESSION_ENDED = new TextEncoder().encode("session ended\n");
 const HEARTBEAT_MS = 4000;
+/** How long a lost watch waits for its client to open a new one before the session ends. */
+const LOST_GRACE_MS = 3000;
 
 export class SessionRegistry {
   private readonly entries = new Map<string, Entry>();
@@ -62,6 +76,7 @@ export class SessionRegistry {
   constructor(
     readonly timeoutSec: number,
     private readonly log?: Logger,
+    private readonly lostGraceMs = LOST_GRACE_MS,
   ) {}
 
   static newId(): string {
@@ -78,7 +93,9 @@ export class SessionRegistry {
   }
 
   remove(id: string): void {
-    this.entries.get(id)?.watch?.end();
+    const e = this.entries.get(id);
+    e?.watch?.end();
+    if (e?.lost && !e.lost.ending) this.settleLost(e); // ended another way (finish, DELETE, sweep)
     this.entries.delete(id);
     if (this.entries.size === 0) this.stopSweeping();
   }
@@ -98,6 +115,7 @@ export class SessionRegistry {
     this.get(id, kind, authId);
     const e = this.entries.get(id)!;
     e.watch?.end();
+    if (e.lost && !e.lost.ending) this.settleLost(e); // the client is back
     let timer: ReturnType<typeof setInterval> | undefined;
     let watch: Watch | undefined;
     const lost = () => {
@@ -122,6 +140,7 @@ export class SessionRegistry {
             signal.removeEventListener("abort", lost);
             if (e.watch === watch) e.watch = undefined;
             try {
+              controller.enqueue(SESSION_ENDED);
               controller.close();
             } catch {
               // already closed: the client went away as the session ended
@@ -132,7 +151,13 @@ export class SessionRegistry {
       },
       cancel: lost,
     });
-    return new Response(body, { headers: { "content-type": "text/plain", "cache-control": "no-store" } });
+    // x-accel-buffering: nginx passes the heartbeats on instead of buffering the answer.
+    return new Response(body, { headers: { "content-type": "text/plain", "cache-control": "no-store", "x-accel-buffering": "no" } });
+  }
+
+  /** Whether a session of a lost client is waiting for its client or still ending. */
+  get hasLost(): boolean {
+    return this.ending.size > 0;
   }
 
   /**
@@ -141,7 +166,7 @@ export class SessionRegistry {
    * that is about to let it go.
    */
   async settled(ms = 10_000): Promise<void> {
-    if (this.ending.size === 0) return;
+    if (!this.hasLost) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([Promise.allSettled([...this.ending]), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
     clearTimeout(timer);
@@ -149,24 +174,41 @@ export class SessionRegistry {
 
   private lose(e: Entry): void {
     e.watch = undefined;
+    if (e.lost) return;
     let settle!: () => void;
     const ended = new Promise<void>((resolve) => (settle = resolve));
-    e.lost = { ended, settle };
+    const lost: Lost = { ended, settle };
+    e.lost = lost;
     this.ending.add(ended);
-    if (e.inFlight === 0) void this.endLost(e);
+    lost.grace = setTimeout(() => {
+      lost.grace = undefined;
+      if (e.inFlight === 0) void this.endLost(e);
+    }, this.lostGraceMs);
+    lost.grace.unref?.();
   }
 
+  /** Ends a lost client's session; `use` calls it too when its last request in flight is done. */
   private async endLost(e: Entry): Promise<void> {
-    if (this.entries.get(e.session.id) !== e || !e.lost) return;
+    const lost = e.lost;
+    if (this.entries.get(e.session.id) !== e || !lost || lost.grace !== undefined || lost.ending) return;
+    lost.ending = true;
     this.remove(e.session.id);
     try {
       await e.session.abandon("the client's connection closed (the client process ended or was killed)");
     } catch (err) {
       this.log?.error("closing the session of a lost client failed", { session: e.session.id, err: errorMessage(err) });
     } finally {
-      e.lost.settle();
-      this.ending.delete(e.lost.ended);
+      this.settleLost(e);
     }
+  }
+
+  private settleLost(e: Entry): void {
+    const lost = e.lost!;
+    clearTimeout(lost.grace);
+    lost.grace = undefined;
+    lost.settle();
+    this.ending.delete(lost.ended);
+    if (!lost.ending) e.lost = undefined;
   }
 
   /** The session, if it exists, is of this kind and belongs to `authId`; else the 404. */
@@ -208,7 +250,10 @@ export class SessionRegistry {
   /** Closes every session (api shutdown). */
   async closeAll(reason: string): Promise<void> {
     const all = [...this.entries.values()];
-    for (const e of all) e.watch?.end();
+    for (const e of all) {
+      e.watch?.end();
+      if (e.lost && !e.lost.ending) this.settleLost(e);
+    }
     this.entries.clear();
     this.stopSweeping();
     await Promise.allSettled(all.map((e) => e.session.close(reason)));

@@ -3,7 +3,7 @@
  * messages, binary uploads with a JSON answer, and binary downloads. Sessions talk to this
  * interface, not to fetch, so the pipeline can be tested against an in-process fake server.
  */
-import type { ApiClient, Query } from "./http.ts";
+import { type ApiClient, ApiRequestError, type Query } from "./http.ts";
 
 export type Method = "GET" | "POST" | "PUT" | "DELETE";
 
@@ -23,6 +23,34 @@ export interface Transport {
 }
 
 const openWatches = new Set<AbortController>();
+
+/** Pauses before reopening a watch that was cut: within the server's grace (3 s) at first. */
+const REOPEN_DELAYS_MS = [100, 500, 1000, 2000];
+
+/**
+ * Reads a session's watch until the server ends it with "session ended" or `stop`. A watch cut
+ * by the network or a proxy (its body ends without that line, or breaks off) is opened again,
+ * so that the server does not take this live client for a dead one; an answer that is an error
+ * (404: the session is gone; an older server without watches) ends the attempt.
+ */
+async function holdWatch(api: ApiClient, path: string, stop: AbortSignal): Promise<void> {
+  for (let cut = 0; !stop.aborted; cut++) {
+    try {
+      const res = await api.raw("GET", path, undefined, undefined, stop);
+      const reader = res.body?.getReader();
+      let tail = "";
+      for (;;) {
+        const { done, value } = reader ? await reader.read() : { done: true, value: undefined };
+        if (done) break;
+        tail = (tail + new TextDecoder().decode(value)).slice(-32);
+      }
+      if (tail.endsWith("session ended\n")) return; // the server ended it with the session
+    } catch (err) {
+      if (stop.aborted || err instanceof ApiRequestError) return;
+    }
+    await Bun.sleep(REOPEN_DELAYS_MS[Math.min(cut, REOPEN_DELAYS_MS.length - 1)]!);
+  }
+}
 
 /**
  * Lets go of every session watch still open: main.ts calls it when a command returns, so that
@@ -60,13 +88,7 @@ export function apiTransport(api: ApiClient): Transport {
     watch(path: string) {
       const stop = new AbortController();
       openWatches.add(stop);
-      void (async () => {
-        const res = await api.raw("GET", path, undefined, undefined, stop.signal);
-        const reader = res.body?.getReader();
-        while (reader && !(await reader.read()).done);
-      })()
-        .catch(() => {})
-        .finally(() => openWatches.delete(stop));
+      void holdWatch(api, path, stop.signal).finally(() => openWatches.delete(stop));
       return {
         stop: () => {
           openWatches.delete(stop);

@@ -67,11 +67,12 @@ export const start: RoleStart = async (ctx) => {
       void server.stop(false);
       const deadline = Date.now() + 10_000;
       const sessions = sessionRegistry({ db, config, log });
-      // Session watches stay open as long as their session: closeAll below ends them.
+      // Session watches stay open as long as their session: closeAll ends them.
       while (server.pendingRequests > sessions.watching && Date.now() < deadline) await Bun.sleep(50);
-      await server.stop(true);
-      // Open backup sessions end aborted (nothing becomes visible) with a reason in their task.
+      // Open backup sessions end aborted (nothing becomes visible) with this reason in their
+      // task, before the connections drop (which would end them as lost clients, unawaited).
       await sessions.closeAll("api service stopped");
+      await server.stop(true);
     },
   };
 };

@@ -37,7 +37,7 @@ export default routeGroup("backup", [
       target: ({ body }) => `${body.store}:${body.ns ? `${body.ns}:` : ""}${body.backupType}/${body.backupId}`,
       details: ({ body }) => ({ cryptMode: body.cryptMode, keyFingerprint: body.keyFingerprint, backupTime: body.backupTime }),
     },
-    handler: ({ deps, auth, body }) => startBackup(deps, auth!.authId, body),
+    handler: ({ deps, auth, body, c }) => startBackup(deps, auth!.authId, body, c.req.raw.signal),
   }),
   route({
     method: "GET",

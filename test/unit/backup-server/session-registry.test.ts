@@ -81,8 +81,8 @@ describe("session registry", () => {
       return got;
     }
 
-    test("its connection closing ends the session at once; the watch answers a heartbeat first", async () => {
-      const r = new SessionRegistry(600);
+    test("its connection closing ends the session once the grace is over; the watch answers a heartbeat first", async () => {
+      const r = new SessionRegistry(600, undefined, 0);
       const s = fakeSession("f".repeat(32));
       r.add(s);
       const client = new AbortController();
@@ -97,7 +97,7 @@ describe("session registry", () => {
     });
 
     test("with a request in flight the session ends when the request is done, not before", async () => {
-      const r = new SessionRegistry(600);
+      const r = new SessionRegistry(600, undefined, 0);
       const s = fakeSession("1".repeat(32));
       r.add(s);
       const client = new AbortController();
@@ -115,7 +115,7 @@ describe("session registry", () => {
     });
 
     test("a session that ends ends its watch's body normally; the connection closing after that does nothing", async () => {
-      const r = new SessionRegistry(600);
+      const r = new SessionRegistry(600, undefined, 0);
       const s = fakeSession("2".repeat(32));
       r.add(s);
       const client = new AbortController();
@@ -129,7 +129,7 @@ describe("session registry", () => {
     });
 
     test("settled() waits for the sessions of lost clients to finish ending (their locks released), and no longer than asked", async () => {
-      const r = new SessionRegistry(600);
+      const r = new SessionRegistry(600, undefined, 0);
       let finishAbort!: () => void;
       const s = { ...fakeSession("4".repeat(32)), abandon: () => new Promise<void>((res) => (finishAbort = res)) };
       r.add(s);
@@ -155,8 +155,56 @@ describe("session registry", () => {
       expect(performance.now() - t0).toBeLessThan(1000);
     });
 
+    test("a client that opens a new watch within the grace keeps its session; one that does not loses it after the grace", async () => {
+      const r = new SessionRegistry(600, undefined, 100);
+      const s = fakeSession("6".repeat(32));
+      r.add(s);
+      const cut = new AbortController();
+      read(r.watch(s.id, "backup", "alice@ibs", cut.signal));
+      cut.abort(); // a proxy cut the watch
+      await Bun.sleep(20);
+      const again = new AbortController();
+      read(r.watch(s.id, "backup", "alice@ibs", again.signal));
+      expect(r.hasLost).toBe(false);
+      await Bun.sleep(150);
+      expect([r.size, s.ended]).toEqual([1, []]);
+      again.abort(); // now the client is gone
+      await Bun.sleep(50);
+      expect([r.size, r.hasLost]).toEqual([1, true]);
+      await Bun.sleep(100);
+      expect([r.size, r.hasLost, s.ended.length]).toEqual([0, false, 1]);
+    });
+
+    test("a lost client's session that ends another way (its finish was in flight) leaves nothing to wait for", async () => {
+      const r = new SessionRegistry(600, undefined, 0);
+      const s = fakeSession("7".repeat(32));
+      r.add(s);
+      const client = new AbortController();
+      read(r.watch(s.id, "backup", "alice@ibs", client.signal));
+      let release!: () => void;
+      const finish = r.use(s.id, "backup", "alice@ibs", () => new Promise<void>((res) => (release = res)).then(() => r.remove(s.id)));
+      client.abort();
+      await Bun.sleep(10);
+      expect(r.hasLost).toBe(true);
+      release();
+      await finish;
+      expect([r.hasLost, s.ended]).toEqual([false, []]);
+      const t0 = performance.now();
+      await r.settled();
+      expect(performance.now() - t0).toBeLessThan(50);
+    });
+
+    test("the body of a watch whose session ended says so last", async () => {
+      const r = new SessionRegistry(600, undefined, 0);
+      const s = fakeSession("8".repeat(32));
+      r.add(s);
+      const res = r.watch(s.id, "backup", "alice@ibs", new AbortController().signal);
+      r.remove(s.id);
+      expect(await res.text()).toBe("\nsession ended\n");
+    });
+
     test("a newer watch replaces the older, whose closing then does nothing; another caller gets the 404", async () => {
-      const r = new SessionRegistry(600);
+      const r = new SessionRegistry(600, undefined, 0);
       const s = fakeSession("3".repeat(32));
       r.add(s);
       const first = new AbortController();
