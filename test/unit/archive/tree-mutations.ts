@@ -9,6 +9,7 @@
  */
 import * as fs from "node:fs";
 import { setXattr, utimens } from "../../../src/archive/native.ts";
+import { pattern } from "./tree.ts";
 
 /** mulberry32: small, seedable, good enough to pick operations. */
 export function prng(seed: number): () => number {
@@ -70,15 +71,7 @@ export class TreeMutator {
   }
 
   private bytes(n: number): Buffer {
-    const out = Buffer.alloc(n);
-    let x = Math.floor(this.rand() * 2 ** 31) | 1;
-    for (let i = 0; i < n; i++) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      out[i] = x & 0xff;
-    }
-    return out;
+    return pattern(n, Math.floor(this.rand() * 2 ** 31) | 1);
   }
 
   private stamp(rel: Buffer): void {

@@ -23,7 +23,8 @@ export async function tempDir(prefix: string): Promise<string> {
 export const SPARSE_SIZE = 64 << 20;
 export const BIG_SIZE = 3 * 1024 * 1024 + 12345;
 
-function pattern(size: number, seed: number): Buffer {
+/** Deterministic bytes (xorshift32) for test content. */
+export function pattern(size: number, seed: number): Buffer {
   const out = Buffer.alloc(size);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < size; i++) {
