@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { binaryForNobody, canDropToNobody, NOBODY } from "../../helpers/mounts.ts";
+import { binaryForNobody, canDropToNobody, NOBODY, removeBinaryForNobody } from "../../helpers/mounts.ts";
 
 let root: string;
 
@@ -16,7 +16,10 @@ beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), "ibs-owner-"));
   chmodSync(root, 0o755);
 });
-afterAll(() => root && rmSync(root, { recursive: true, force: true }));
+afterAll(() => {
+  if (root) rmSync(root, { recursive: true, force: true });
+  removeBinaryForNobody();
+});
 
 /** Every path below `dir` (itself included) whose owner is not `uid`. */
 function notOwnedBy(dir: string, uid: number): string[] {

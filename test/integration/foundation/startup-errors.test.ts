@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { mkdirSync, mkdtempSync, writeFileSync, cpSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ibs, ibsBinary, tempDataDir } from "../../helpers/ibs.ts";
@@ -75,6 +75,7 @@ describe("the compiled binary", () => {
     const copy = join(elsewhere, "ironcore-backup");
     cpSync(ibsBinary(), copy);
     const r = Bun.spawnSync([copy, "--version"], { cwd: elsewhere });
+    rmSync(elsewhere, { recursive: true, force: true }); // a 115 MB copy per run otherwise
     expect(r.exitCode).toBe(0);
     expect(r.stdout.toString()).toMatch(/^ironcore-backup \d+\.\d+\.\d+ \(commit [0-9a-f]{12}(-dirty)?|unknown, built \d{4}-\d\d-\d\dT/);
     expect(r.stdout.toString()).toContain("built 20");
