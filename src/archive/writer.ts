@@ -622,6 +622,11 @@ class TreeWriter {
     return this.enqueue(rf);
   }
 
+  /** Runs a queued emission. */
+  private runQueued(item: QueueItem): MaybePromise {
+    return typeof item === "function" ? item() : this.emitRunFile(item);
+  }
+
   /** A batched unchanged file's entry, once its run was placed (or refused: then it is read). */
   private emitRunFile(rf: RunFile): MaybePromise {
     if (rf.newOffset !== undefined) return this.emitFile(rf.ctx, rf.prev, rf.newOffset);
@@ -652,7 +657,7 @@ class TreeWriter {
       d.read = true;
     }
     for (const item of queue) {
-      const pending = typeof item === "function" ? item() : this.emitRunFile(item);
+      const pending = this.runQueued(item);
       if (pending) await pending;
     }
   }
@@ -707,7 +712,7 @@ class TreeWriter {
 
   /** Runs an emission now, or queues it behind a pending reuse run to keep stream order. */
   private enqueue(item: QueueItem): MaybePromise {
-    if (!this.pendingRun) return typeof item === "function" ? item() : this.emitRunFile(item);
+    if (!this.pendingRun) return this.runQueued(item);
     this.queue.push(item);
     if (this.queue.length >= MAX_QUEUE) return this.flushRun();
     return undefined;

@@ -122,12 +122,13 @@ export async function startBackup(deps: ServerDeps, authId: string, req: BackupR
  * backup right after its killed predecessor should not be told the group is busy.
  */
 async function beginSnapshot(store: Datastore, group: GroupRef, time: string, owner: string, registry: SessionRegistry): Promise<SnapshotWriter> {
+  const begin = () => store.snapshots.begin(group, time, { owner, purpose: "backup" });
   try {
-    return await store.snapshots.begin(group, time, { owner, purpose: "backup" });
+    return await begin();
   } catch (err) {
     if (!(err instanceof LockedError) || !registry.hasLost) throw err;
     await registry.settled();
-    return await store.snapshots.begin(group, time, { owner, purpose: "backup" });
+    return await begin();
   }
 }
 

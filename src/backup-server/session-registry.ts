@@ -250,12 +250,7 @@ export class SessionRegistry {
   /** Closes every session (api shutdown). */
   async closeAll(reason: string): Promise<void> {
     const all = [...this.entries.values()];
-    for (const e of all) {
-      e.watch?.end();
-      if (e.lost && !e.lost.ending) this.settleLost(e);
-    }
-    this.entries.clear();
-    this.stopSweeping();
+    for (const e of all) this.remove(e.session.id);
     await Promise.allSettled(all.map((e) => e.session.close(reason)));
   }
 

@@ -71,6 +71,19 @@ export async function startBackupNode(): Promise<BackupNode> {
   return node;
 }
 
+/**
+ * Reads a child's output until `text` appears (null: to its end) and returns all read so far,
+ * `seen` included; the reader stays usable for the rest.
+ */
+export async function readUntil(reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> }, text: string | null, seen = ""): Promise<string> {
+  while (text === null || !seen.includes(text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += new TextDecoder().decode(value);
+  }
+  return seen;
+}
+
 /** Snapshot names (`type/id/time`) currently listed by the server. */
 export function listedSnapshots(node: BackupNode): string[] {
   return (node.clientJson<Array<{ snapshot: string }>>(["snapshot", "list"]) ?? []).map((s) => s.snapshot);

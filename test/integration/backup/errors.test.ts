@@ -11,7 +11,7 @@ import { LocalBackend } from "../../../src/datastore/backends/local.ts";
 import { decodeBlob, encodeBlob, inspectBlob } from "../../../src/datastore/blob.ts";
 import { loadKeyfile } from "../../../src/keys/keyfile.ts";
 import { ibs, ibsBinary } from "../../helpers/ibs.ts";
-import { type BackupNode, listedSnapshots, startBackupNode } from "./backup-fixture.ts";
+import { type BackupNode, listedSnapshots, readUntil, startBackupNode } from "./backup-fixture.ts";
 
 let node: BackupNode;
 let src: string;
@@ -89,13 +89,7 @@ test("a client killed in the middle of a backup leaves no snapshot", async () =>
     stderr: "pipe",
   });
   // Kill it once the session is open (its first progress line), i.e. while chunks go up.
-  const reader = p.stderr.getReader();
-  let seen = "";
-  while (!seen.includes("backing up")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    seen += new TextDecoder().decode(value);
-  }
+  const seen = await readUntil(p.stderr.getReader(), "backing up");
   p.kill("SIGKILL");
   await p.exited;
   expect(seen).toContain("backing up host/killed/");
@@ -125,18 +119,9 @@ test("Ctrl-C aborts the session: nothing visible, and the group is free for the 
     stderr: "pipe",
   });
   const reader = p.stderr.getReader();
-  let seen = "";
-  while (!seen.includes("backing up")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    seen += new TextDecoder().decode(value);
-  }
+  let seen = await readUntil(reader, "backing up");
   p.kill("SIGINT");
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    seen += new TextDecoder().decode(value);
-  }
+  seen = await readUntil(reader, null, seen);
   expect(await p.exited).toBe(130);
   expect(seen).toContain("backup interrupted by SIGINT");
   expect(listedSnapshots(node)).toEqual(before);

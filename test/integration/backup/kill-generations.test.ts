@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { ibsBinary, startRole, waitForApi } from "../../helpers/ibs.ts";
 import { TreeMutator, testSeeds } from "../../unit/archive/tree-mutations.ts";
 import { diffSnapshots, type EntryFacts, snapshot } from "../../unit/archive/tree.ts";
-import { type BackupNode, listedSnapshots, startBackupNode } from "./backup-fixture.ts";
+import { type BackupNode, listedSnapshots, readUntil, startBackupNode } from "./backup-fixture.ts";
 
 const ROUNDS = 5;
 let node: BackupNode;
@@ -65,14 +65,8 @@ for (const seed of testSeeds([31])) {
       // killed in the few milliseconds before it opens its session watch would hold the group
       // until backup.session_timeout, as a host that loses power does.
       const stderr = p.stderr.getReader();
-      for (let seen = ""; !seen.includes("backing up"); ) {
-        const { value, done } = await stderr.read();
-        if (done) break;
-        seen += new TextDecoder().decode(value);
-      }
-      void (async () => {
-        while (!(await stderr.read()).done);
-      })();
+      await readUntil(stderr, "backing up");
+      void readUntil(stderr, null); // keep draining: a full pipe would stall the client
       await Bun.sleep(afterMs);
       (killServer ? node.proc : p).kill("SIGKILL");
       const code = await p.exited;
@@ -112,12 +106,7 @@ test("a restore killed midway lets go of its snapshot within seconds: forget wor
   for (let i = 0; i < 4; i++) fs.writeFileSync(join(src, `big-${i}`), Buffer.from(crypto.getRandomValues(new Uint8Array(16 << 20))));
   const s = node.clientJson(["backup", `data.ibsar:${src}`, "--backup-id", "kill-restore"]);
   const p = Bun.spawn([ibsBinary(), "restore", s.snapshot, "--all", join(work, "out")], { env: { ...process.env, ...node.env }, stdout: "ignore", stderr: "pipe" });
-  const stderr = p.stderr.getReader();
-  for (let seen = ""; !seen.includes("restoring"); ) {
-    const { value, done } = await stderr.read();
-    if (done) break;
-    seen += new TextDecoder().decode(value);
-  }
+  await readUntil(p.stderr.getReader(), "restoring");
   p.kill("SIGKILL");
   await p.exited;
   // The reader session holds the snapshot shared: forget is refused until it ends, which the

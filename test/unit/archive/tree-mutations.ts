@@ -54,7 +54,7 @@ export class TreeMutator {
   }
 
   private abs(rel: Buffer): Buffer {
-    return rel.length ? Buffer.concat([Buffer.from(this.root), Buffer.from("/"), rel]) : Buffer.from(this.root);
+    return child(Buffer.from(this.root), rel);
   }
 
   private freshName(): Buffer {
@@ -84,24 +84,13 @@ export class TreeMutator {
     const dirs: Buffer[] = [Buffer.alloc(0)];
     const files: Buffer[] = [];
     const others: Buffer[] = [];
-    const walk = (rel: Buffer) => {
-      for (const name of fs.readdirSync(this.abs(rel), { encoding: "buffer" })) {
-        const r = rel.length ? Buffer.concat([rel, Buffer.from("/"), name]) : name;
-        const st = fs.lstatSync(this.abs(r));
-        if (st.isDirectory()) {
-          dirs.push(r);
-          walk(r);
-        } else if (st.isFile()) files.push(r);
-        else others.push(r);
-      }
-    };
-    walk(Buffer.alloc(0));
+    walkTree(this.root, (rel, st) => (st.isDirectory() ? dirs : st.isFile() ? files : others).push(rel));
     return { dirs, files, others };
   }
 
   private newFile(dirs: Buffer[]): void {
     const dir = this.pick(dirs);
-    const rel = dir.length ? Buffer.concat([dir, Buffer.from("/"), this.freshName()]) : this.freshName();
+    const rel = child(dir, this.freshName());
     fs.writeFileSync(this.abs(rel), this.bytes(this.size()));
     this.stamp(rel);
   }
@@ -111,7 +100,7 @@ export class TreeMutator {
     for (let i = 0; i < 6; i++) {
       const { dirs } = this.scan();
       const parent = this.pick(dirs);
-      fs.mkdirSync(this.abs(parent.length ? Buffer.concat([parent, Buffer.from("/"), this.freshName()]) : this.freshName()));
+      fs.mkdirSync(this.abs(child(parent, this.freshName())));
     }
     const { dirs } = this.scan();
     for (let i = 0; i < files; i++) this.newFile(dirs);
@@ -160,7 +149,7 @@ export class TreeMutator {
         return `deleted ${show(file)}`;
       case 5: {
         const dir = this.pick(dirs);
-        const to = dir.length ? Buffer.concat([dir, Buffer.from("/"), this.freshName()]) : this.freshName();
+        const to = child(dir, this.freshName());
         fs.renameSync(abs, this.abs(to));
         return `renamed ${show(file)}`;
       }
@@ -173,7 +162,7 @@ export class TreeMutator {
       case 8: {
         const dir = this.pick(dirs);
         const name = this.freshName();
-        const rel = dir.length ? Buffer.concat([dir, Buffer.from("/"), name]) : name;
+        const rel = child(dir, name);
         if (this.rand() < 0.5) fs.linkSync(abs, this.abs(rel));
         else fs.symlinkSync(file, this.abs(rel));
         return `linked ${show(file)}`;
@@ -184,7 +173,7 @@ export class TreeMutator {
           fs.rmSync(this.abs(dir), { recursive: true });
           return `removed dir ${show(dir)}`;
         }
-        fs.mkdirSync(this.abs(dir.length ? Buffer.concat([dir, Buffer.from("/"), this.freshName()]) : this.freshName()));
+        fs.mkdirSync(this.abs(child(dir, this.freshName())));
         return "new dir";
       }
       case 10:
@@ -215,17 +204,30 @@ export class TreeMutator {
 /** Regular files whose path, inode, size, mtime and ctime are as they were: those must not be read. */
 export function fileStamps(root: string): Map<string, string> {
   const out = new Map<string, string>();
-  const walk = (abs: Buffer, rel: string) => {
-    for (const name of fs.readdirSync(abs, { encoding: "buffer" })) {
-      const a = Buffer.concat([abs, Buffer.from("/"), name]);
-      const r = `${rel}/${name.toString("latin1")}`;
-      const st = fs.lstatSync(a, { bigint: true });
-      if (st.isDirectory()) walk(a, r);
-      else if (st.isFile()) out.set(r, `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`);
+  walkTree(root, (rel, st) => {
+    if (st.isFile()) out.set(rel.toString("latin1"), `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`);
+  });
+  return out;
+}
+
+/** `dir/name`; an empty `dir` (the root) or `name` is left out with its slash. */
+function child(dir: Buffer, name: Buffer): Buffer {
+  if (!dir.length) return name;
+  return name.length ? Buffer.concat([dir, Buffer.from("/"), name]) : dir;
+}
+
+/** Every entry below `root`, depth first, with its relative path (bytes) and lstat. */
+function walkTree(root: string, visit: (rel: Buffer, st: fs.BigIntStats) => void): void {
+  const top = Buffer.from(root);
+  const walk = (rel: Buffer) => {
+    for (const name of fs.readdirSync(child(top, rel), { encoding: "buffer" })) {
+      const r = child(rel, name);
+      const st = fs.lstatSync(child(top, r), { bigint: true });
+      visit(r, st);
+      if (st.isDirectory()) walk(r);
     }
   };
-  walk(Buffer.from(root), "");
-  return out;
+  walk(Buffer.alloc(0));
 }
 
 /** How many files of `now` are new or differ from `before` (an upper bound on the files read). */

@@ -67,6 +67,16 @@ describe("session registry", () => {
   });
 
   describe("watch", () => {
+    /** A registry (no grace) with one session whose watch is open; aborting `client` closes its connection. */
+    function watched(idChar: string) {
+      const r = new SessionRegistry(600, undefined, 0);
+      const s = fakeSession(idChar.repeat(32));
+      r.add(s);
+      const client = new AbortController();
+      const body = read(r.watch(s.id, "backup", "alice@ibs", client.signal));
+      return { r, s, client, body };
+    }
+
     /** Reads a watch body in the background: what arrived, and whether it ended normally. */
     function read(res: Response): { bytes: number; ended: Promise<boolean> } {
       const got = { bytes: 0, ended: Promise.resolve(false) };
@@ -82,11 +92,7 @@ describe("session registry", () => {
     }
 
     test("its connection closing ends the session once the grace is over; the watch answers a heartbeat first", async () => {
-      const r = new SessionRegistry(600, undefined, 0);
-      const s = fakeSession("f".repeat(32));
-      r.add(s);
-      const client = new AbortController();
-      const body = read(r.watch(s.id, "backup", "alice@ibs", client.signal));
+      const { r, s, client, body } = watched("f");
       await Bun.sleep(10);
       expect(body.bytes).toBe(1);
       expect(r.watching).toBe(1);
@@ -97,11 +103,7 @@ describe("session registry", () => {
     });
 
     test("with a request in flight the session ends when the request is done, not before", async () => {
-      const r = new SessionRegistry(600, undefined, 0);
-      const s = fakeSession("1".repeat(32));
-      r.add(s);
-      const client = new AbortController();
-      read(r.watch(s.id, "backup", "alice@ibs", client.signal));
+      const { r, s, client } = watched("1");
       let release!: () => void;
       const upload = r.use(s.id, "backup", "alice@ibs", () => new Promise<void>((res) => (release = res)));
       client.abort();
@@ -115,11 +117,7 @@ describe("session registry", () => {
     });
 
     test("a session that ends ends its watch's body normally; the connection closing after that does nothing", async () => {
-      const r = new SessionRegistry(600, undefined, 0);
-      const s = fakeSession("2".repeat(32));
-      r.add(s);
-      const client = new AbortController();
-      const body = read(r.watch(s.id, "backup", "alice@ibs", client.signal));
+      const { r, s, client, body } = watched("2");
       r.remove(s.id); // what a session's finish, close or abort does
       expect(await body.ended).toBe(true);
       client.abort();
@@ -176,11 +174,7 @@ describe("session registry", () => {
     });
 
     test("a lost client's session that ends another way (its finish was in flight) leaves nothing to wait for", async () => {
-      const r = new SessionRegistry(600, undefined, 0);
-      const s = fakeSession("7".repeat(32));
-      r.add(s);
-      const client = new AbortController();
-      read(r.watch(s.id, "backup", "alice@ibs", client.signal));
+      const { r, s, client } = watched("7");
       let release!: () => void;
       const finish = r.use(s.id, "backup", "alice@ibs", () => new Promise<void>((res) => (release = res)).then(() => r.remove(s.id)));
       client.abort();
