@@ -19,7 +19,7 @@ export class Rounds {
     this.runs.set(tool, runs);
     const sorted = [...runs].sort((x, y) => x.m.wallSeconds - y.m.wallSeconds);
     const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-    return { ...stepResult(median.m, median.load), peakRssBytes: Math.max(...runs.map((x) => x.m.peakRssBytes)) };
+    return { ...stepResult(median.m, median.load), peakRssBytes: Math.max(...runs.map((x) => x.m.peakRssBytes)), peakAnonBytes: Math.max(...runs.map((x) => x.m.peakAnonBytes)) };
   }
 
   /**
@@ -33,7 +33,7 @@ export class Rounds {
   /** The progress line of a tool's round (the round named only when there are several). */
   line(tool: string, m: Measured, round: number): string {
     const which = this.count === 1 ? "" : ` (round ${round})`;
-    return `  ${tool.padEnd(6)} ${m.wallSeconds.toFixed(2)} s, cpu ${m.cpuSeconds?.toFixed(1) ?? "?"} s, peak RSS ${(m.peakRssBytes / 2 ** 20).toFixed(0)} MiB${which}`;
+    return `  ${tool.padEnd(6)} ${m.wallSeconds.toFixed(2)} s, cpu ${m.cpuSeconds?.toFixed(1) ?? "?"} s, peak RSS ${(m.peakRssBytes / 2 ** 20).toFixed(0)} MiB (anon ${(m.peakAnonBytes / 2 ** 20).toFixed(0)})${which}`;
   }
 
   report(step: string, say: (line: string) => void): void {
