@@ -1,18 +1,20 @@
 /**
  * Garbage collection with no grace period running again and again while real clients back up,
- * end to end: two backup groups (their trees share some files, so chunks are shared across
- * groups) are changed, backed up and thinned to their two newest snapshots round after round,
- * each by its own client process, while `gc start --grace-seconds 0` runs in a loop beside
- * them. Every backup reuses the payload of the one before (change detection), which is the
- * case GC must not break: chunks a backup relies on may lose their last other reference at any
- * moment. Afterwards every snapshot kept must verify and restore as its source was, and GC
- * must have removed chunks (otherwise the test proves nothing). Seeded (tree-mutations.ts): a
- * failure names its seed and `IBS_TEST_SEED=<n>` replays it.
+ * end to end, on a local datastore and on an S3 one (s3rver): two backup groups (their trees
+ * share some files, so chunks are shared across groups) are changed, backed up and thinned to
+ * their two newest snapshots round after round, each by its own client process, while
+ * `gc start --grace-seconds 0` runs in a loop beside them. Every backup reuses the payload of
+ * the one before (change detection), which is the case GC must not break: chunks a backup
+ * relies on may lose their last other reference at any moment. Afterwards every snapshot kept
+ * must verify and restore as its source was, and GC must have removed chunks (otherwise the
+ * test proves nothing). Seeded (tree-mutations.ts): a failure names its seed and
+ * `IBS_TEST_SEED=<n>` replays it.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { ibsBinary } from "../../helpers/ibs.ts";
+import { S3RVER_KEY, type S3TestServer, startS3rver, uniqueBucket } from "../../helpers/s3.ts";
 import { testSeeds, TreeMutator } from "../../unit/archive/tree-mutations.ts";
 import { diffSnapshots, type EntryFacts, snapshot } from "../../unit/archive/tree.ts";
 import { type BackupNode, startBackupNode } from "./maintenance-fixture.ts";
@@ -20,16 +22,30 @@ import { type BackupNode, startBackupNode } from "./maintenance-fixture.ts";
 const ROUNDS = 8;
 const KEEP = 2;
 let node: BackupNode;
+let s3: S3TestServer;
 
 beforeAll(async () => {
-  node = await startBackupNode();
+  [node, s3] = await Promise.all([startBackupNode(), startS3rver()]);
+  const bucket = uniqueBucket("gcrace");
+  await s3.createBucket(bucket);
+  for (const args of [
+    ["s3", "endpoint", "create", "race", "--endpoint", s3.endpoint, "--access-key-id", S3RVER_KEY, "--secret-access-key", S3RVER_KEY, "--path-style"],
+    ["datastore", "create", "offsite", "--backend", "s3", "--s3-endpoint", "race", "--bucket", bucket, "--cache-dir", join(node.dir, "s3-cache"), "--cache-size", "4MiB"],
+  ]) {
+    const r = node.admin(args);
+    if (r.code !== 0) throw new Error(`ironcore-backup ${args.slice(0, 3).join(" ")}: ${r.stderr}`);
+  }
 }, 120_000);
 
-afterAll(() => node?.stop());
+afterAll(async () => {
+  await node?.stop();
+  await s3?.stop();
+});
 
 /** One binary run without blocking the test's event loop (the loops below run side by side). */
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const p = Bun.spawn([ibsBinary(), ...args], { env: { ...process.env, NO_COLOR: "1", ...node.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+async function run(args: string[], store: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = { ...process.env, NO_COLOR: "1", ...node.env, IBS_REPOSITORY: `admin@ibs@127.0.0.1:${node.port}:${store}` };
+  const p = Bun.spawn([ibsBinary(), ...args], { env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   return { code, stdout, stderr };
 }
@@ -37,15 +53,16 @@ async function run(args: string[]): Promise<{ code: number; stdout: string; stde
 /** The chunk count of a GC's "removed N chunks" line (thousands separated by commas). */
 const removedChunks = (gcOutput: string) => Number((/removed ([\d,]+) chunks/.exec(gcOutput)?.[1] ?? "0").replaceAll(",", ""));
 
-async function ok(args: string[], where: string): Promise<string> {
-  const r = await run(args);
+async function ok(args: string[], store: string, where: string): Promise<string> {
+  const r = await run(args, store);
   if (r.code !== 0) throw new Error(`${where}: ironcore-backup ${args.slice(0, 3).join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
   return r.stdout;
 }
 
-for (const seed of testSeeds([31])) {
-  test(`seed ${seed}: GC with no grace in a loop beside two groups' backups and forgets; every snapshot kept verifies and restores`, async () => {
-    const work = fs.mkdtempSync(join(node.dir, "gc-race-"));
+const runs = testSeeds([31]).flatMap((seed) => ["local", "offsite"].map((store) => [store, seed] as const));
+for (const [store, seed] of runs) {
+  test(`${store}, seed ${seed}: GC with no grace in a loop beside two groups' backups and forgets; every snapshot kept verifies and restores`, async () => {
+    const work = fs.mkdtempSync(join(node.dir, `gc-race-${store}-`));
     const trees = ["a", "b"].map((g, i) => {
       const src = join(work, g);
       fs.mkdirSync(src);
@@ -65,7 +82,7 @@ for (const seed of testSeeds([31])) {
     let removed = 0;
     const gcLoop = (async () => {
       while (!backupsDone) {
-        const out = await ok(["gc", "start", "local", "--grace-seconds", "0", "--follow", "--data-dir", node.dir], `seed ${seed}, gc run ${gcRuns + 1}`);
+        const out = await ok(["gc", "start", store, "--grace-seconds", "0", "--follow", "--data-dir", node.dir], store, `${store}, seed ${seed}, gc run ${gcRuns + 1}`);
         gcRuns++;
         removed += removedChunks(out);
       }
@@ -76,14 +93,14 @@ for (const seed of testSeeds([31])) {
       const snapshots: string[] = [];
       for (let r = 0; r < ROUNDS; r++) {
         const ops = r === 0 ? [] : tree.mutate(8);
-        const where = `seed ${seed}, ${group} round ${r} after: ${ops.join("; ")}`;
-        const s = JSON.parse(await ok(["backup", `data.ibsar:${src}`, "--backup-id", group, "--output-format", "json"], where));
+        const where = `${store}, seed ${seed}, ${group} round ${r} after: ${ops.join("; ")}`;
+        const s = JSON.parse(await ok(["backup", `data.ibsar:${src}`, "--backup-id", group, "--output-format", "json"], store, where));
         if (r > 0) expect({ where, previous: s.previous !== null }).toEqual({ where, previous: true });
         kept.set(s.snapshot, await snapshot(src));
         snapshots.push(s.snapshot);
         while (snapshots.length > KEEP) {
           const gone = snapshots.shift()!;
-          await ok(["snapshot", "forget", gone], where);
+          await ok(["snapshot", "forget", gone], store, where);
           kept.delete(gone);
         }
       }
@@ -95,16 +112,16 @@ for (const seed of testSeeds([31])) {
       await gcLoop;
     }
     // One more GC after the last forgets, then everything kept is checked.
-    const last = await ok(["gc", "start", "local", "--grace-seconds", "0", "--follow", "--data-dir", node.dir], `seed ${seed}, final gc`);
+    const last = await ok(["gc", "start", store, "--grace-seconds", "0", "--follow", "--data-dir", node.dir], store, `${store}, seed ${seed}, final gc`);
     removed += removedChunks(last);
-    expect({ seed, gcRuns: gcRuns >= 2, removedSome: removed > 0 }).toEqual({ seed, gcRuns: true, removedSome: true });
-    const verify = await run(["verify", "start", "local", "--no-ignore-verified", "--follow", "--data-dir", node.dir]);
-    expect({ seed, code: verify.code, stderr: verify.stderr }).toEqual({ seed, code: 0, stderr: "" });
+    expect({ store, seed, gcRuns: gcRuns >= 2, removedSome: removed > 0 }).toEqual({ store, seed, gcRuns: true, removedSome: true });
+    const verify = await run(["verify", "start", store, "--no-ignore-verified", "--follow", "--data-dir", node.dir], store);
+    expect({ store, seed, code: verify.code, stderr: verify.stderr }).toEqual({ store, seed, code: 0, stderr: "" });
     expect(kept.size).toBe(trees.length * KEEP);
     for (const [snap, facts] of kept) {
       const out = join(work, `restored-${snap.replaceAll("/", "_")}`);
-      await ok(["restore", snap, "data.ibsar", out, "--output-format", "json"], `seed ${seed}, restore ${snap}`);
-      expect({ seed, snap, diff: diffSnapshots(facts, await snapshot(out)) }).toEqual({ seed, snap, diff: [] });
+      await ok(["restore", snap, "data.ibsar", out, "--output-format", "json"], store, `${store}, seed ${seed}, restore ${snap}`);
+      expect({ store, seed, snap, diff: diffSnapshots(facts, await snapshot(out)) }).toEqual({ store, seed, snap, diff: [] });
       fs.rmSync(out, { recursive: true, force: true });
     }
   }, 240_000);
