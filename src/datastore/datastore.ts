@@ -24,7 +24,7 @@ import { type ReindexResult, reindexCatalog } from "./catalog/reindex.ts";
 import { type ChunkInsertOptions, type ChunkInsertResult, type ChunkReadOptions, chunkName, ChunkStore } from "./chunk-store.ts";
 import { CONFIG_KEY, type DatastoreConfig, type DatastoreMode, DATASTORE_MODES, newDatastoreConfig, parseDatastoreConfig, writeDatastoreConfig } from "./datastore-config.ts";
 import { DatastoreError, ModeError } from "./errors.ts";
-import { tryLock } from "./lock.ts";
+import { describeHolder, lockWithTimeout, REINDEX_LOCK_PURPOSE, tryLock } from "./lock.ts";
 import { LockPaths } from "./lock-paths.ts";
 import type { GroupStore } from "./group-store.ts";
 import type { NamespaceStore } from "./namespace-store.ts";
@@ -32,6 +32,8 @@ import { SnapshotStore } from "./snapshot-store.ts";
 
 /** How long a chunk write waits for a GC batch that is deleting the same chunk. */
 const CONDEMNED_WAIT_MS = 120_000;
+/** How long an open waits for another process that rebuilds a lost catalog (a large store lists for minutes). */
+const CATALOG_REBUILD_WAIT_MS = 30 * 60_000;
 
 export interface DatastoreOptions {
   /** Name used in messages (default: the directory's name). */
@@ -40,6 +42,12 @@ export interface DatastoreOptions {
   backend?: Backend;
   /** Run crash recovery on open (default true). */
   recover?: boolean;
+  /**
+   * Rebuild the catalog from the files when it does not describe them (lost and opened anew,
+   * or older than the mark: Catalog.builtFromFiles), instead of listing an empty store. Only
+   * with the store's real backend (an S3 store's is not the local directory). Default false.
+   */
+  rebuildLostCatalog?: boolean;
 }
 
 export interface DatastoreStats extends CatalogStats {
@@ -59,6 +67,8 @@ export class Datastore implements AccessGuard {
   readonly namespaces: NamespaceStore;
   readonly groups: GroupStore;
   readonly locks: LockPaths;
+  /** Set when open() found the catalog lost and rebuilt it from the files (rebuildLostCatalog). */
+  rebuiltCatalog: ReindexResult | null = null;
   private cached: { config: DatastoreConfig; stamp: string };
 
   private constructor(dir: string, options: DatastoreOptions, config: DatastoreConfig, stamp: string) {
@@ -92,7 +102,9 @@ export class Datastore implements AccessGuard {
     }
     mkdirSync(join(root, ".ibs", "locks"), { recursive: true });
     await writeDatastoreConfig(root, newDatastoreConfig());
-    return Datastore.open(root, options);
+    const store = await Datastore.open(root, options);
+    store.catalog.markBuiltFromFiles(); // an empty store: nothing to list
+    return store;
   }
 
   static async open(dir: string, options: DatastoreOptions = {}): Promise<Datastore> {
@@ -103,10 +115,39 @@ export class Datastore implements AccessGuard {
     }
     const { config, stamp } = readConfig(configPath);
     const store = new Datastore(root, options, config, stamp);
-    if (options.recover !== false && config.mode !== "offline") {
-      await store.recover();
+    try {
+      if (options.rebuildLostCatalog && config.mode !== "offline" && !store.catalog.builtFromFiles()) {
+        store.rebuiltCatalog = await store.rebuildLostCatalog();
+      }
+      if (options.recover !== false && config.mode !== "offline") {
+        await store.recover();
+      }
+    } catch (err) {
+      store.close();
+      throw err;
     }
     return store;
+  }
+
+  /**
+   * Rebuilds a catalog that does not describe the files, under the GC lock as `datastore
+   * reindex` does (a sweep must not delete chunks while they are listed). Processes that open
+   * the store meanwhile wait here, then find it rebuilt. Returns null when another did it.
+   */
+  private async rebuildLostCatalog(): Promise<ReindexResult | null> {
+    const lock = await lockWithTimeout(this.locks.gc(), "exclusive", REINDEX_LOCK_PURPOSE, CATALOG_REBUILD_WAIT_MS);
+    if (!lock) {
+      throw new DatastoreError(
+        `datastore ${this.name}: its catalog must be rebuilt from the files, but ${describeHolder(this.locks.gc())} holds the datastore's GC lock`,
+        `try again when it has finished; ironcore-backup datastore reindex ${this.name} rebuilds it as well`,
+      );
+    }
+    try {
+      if (this.catalog.builtFromFiles()) return null;
+      return await this.reindex();
+    } finally {
+      lock.release();
+    }
   }
 
   get config(): DatastoreConfig {

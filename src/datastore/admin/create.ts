@@ -161,7 +161,9 @@ async function prepareDirectory(path: string, name: string): Promise<{ storeId: 
   const config = newDatastoreConfig();
   try {
     await writeDatastoreConfig(path, config);
-    (await Datastore.open(path, { name })).close(); // creates and migrates .ibs/catalog.db
+    const store = await Datastore.open(path, { name }); // creates and migrates .ibs/catalog.db
+    store.catalog.markBuiltFromFiles(); // a new, empty store
+    store.close();
   } catch (err) {
     undo();
     if (err instanceof DatastoreAdminError) throw err;

@@ -7,6 +7,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { ui } from "../../log/logger.ts";
 import { errorMessage } from "../../util/errors.ts";
 import { CONFIG_KEY, type DatastoreConfig, parseDatastoreConfig } from "../datastore-config.ts";
 import { Datastore } from "../datastore.ts";
@@ -56,6 +57,13 @@ export interface OpenOptions {
    * The store's content must not be touched then.
    */
   localOnly?: boolean;
+  /**
+   * Rebuild a lost catalog from the files before anything reads it (default true, not with
+   * localOnly): a catalog deleted with its disk's `.ibs/`, or an S3 store's local directory
+   * set up anew, would otherwise list an empty store. `datastore reindex` turns it off to
+   * report what it rebuilt itself.
+   */
+  rebuildCatalog?: boolean;
 }
 
 /** Opens the store; an S3 store comes with its S3 backend (shared per process: s3-backend.ts), so every caller works unchanged. */
@@ -63,7 +71,15 @@ export async function openRegisteredStore(entry: RegisteredDatastore, opts: Open
   checkRegisteredStore(entry);
   const backend = entry.backend === "s3" && !opts.localOnly ? await s3BackendOf(entry) : undefined;
   if (opts.localOnly && opts.recover) throw new Error("openRegisteredStore: recovery needs the store's content; localOnly opens only .ibs/");
-  return Datastore.open(entry.path, { name: entry.name, recover: opts.recover ?? false, backend });
+  const store = await Datastore.open(entry.path, { name: entry.name, recover: opts.recover ?? false, backend, rebuildLostCatalog: !opts.localOnly && opts.rebuildCatalog !== false });
+  const r = store.rebuiltCatalog;
+  if (r) {
+    ui.warn(
+      `datastore ${entry.name}: its catalog did not describe the files (lost, or from an older version) and was rebuilt from them: ` +
+        `${r.snapshots} snapshots in ${r.groups} groups, ${r.chunks} chunks${r.warnings.length ? `; ${r.warnings.length} warnings: ${r.warnings.slice(0, 3).join("; ")}` : ""}`,
+    );
+  }
+  return store;
 }
 
 /** Opens, runs `fn`, and closes the catalog again whatever happens. */

@@ -59,7 +59,9 @@ export async function reindexDatastore(db: StateDb, name: string): Promise<Datas
         gcLock.release();
       }
     },
-    { recover: true }, // settle a crashed writer's half-done operations before listing
+    // Settle a crashed writer's half-done operations before listing; rebuild here, not in open,
+    // so that a lost catalog shows as differences.
+    { recover: true, rebuildCatalog: false },
   );
 }
 

@@ -85,7 +85,9 @@ export async function createS3Datastore(
     backend = await openS3Backend(endpoint, bucket, prefix, { cacheDir: s3CacheDir(path), cacheSize });
     await writeS3Marker(backend, { id: config.id, name, host: input.host ?? hostname() });
     marked = true;
-    (await Datastore.open(path, { name, backend })).close(); // creates and migrates .ibs/catalog.db
+    const store = await Datastore.open(path, { name, backend }); // creates and migrates .ibs/catalog.db
+    store.catalog.markBuiltFromFiles(); // a free prefix: nothing to list
+    store.close();
   } catch (err) {
     await undo();
     if (err instanceof DatastoreAdminError) throw err;

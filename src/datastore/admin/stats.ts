@@ -105,6 +105,9 @@ export async function datastoreStats(db: StateDb, name: string): Promise<Datasto
     const store = await Datastore.open(entry.path, { name, recover: false });
     try {
       content = contentStats(store.catalog);
+      if (!store.catalog.builtFromFiles()) {
+        contentNote = `the catalog does not describe the datastore's files (lost, or from an older version): the figures may be missing content; it is rebuilt when a service next opens the store, or now with: ironcore-backup datastore reindex ${name}`;
+      }
       lastGc = newer(lastGc, readMaintenanceResult(store.catalog, "gc"));
       lastVerify = newer(lastVerify, readMaintenanceResult(store.catalog, "verify"));
     } finally {

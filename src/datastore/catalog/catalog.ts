@@ -16,6 +16,8 @@ import { type BackupType, formatBackupTime, formatNamespace, type GroupRef, type
 import { processStartTime } from "../../util/proc.ts";
 import { migrate } from "./schema.ts";
 
+const BUILT_FROM_FILES_KEY = "built_from_files";
+
 export interface IndexFileInfo {
   logicalSize: number;
   chunkCount: number;
@@ -432,6 +434,20 @@ export class Catalog {
   /** Stored chunks last verified before `before` (or never). */
   chunksVerifiedBefore(before: number): number {
     return (this.db.query("SELECT count(*) AS n FROM chunks WHERE state = 0 AND (verified_at IS NULL OR verified_at < ?)").get(before) as { n: number }).n;
+  }
+
+  /**
+   * When the catalog was last built from the datastore's files: by reindex, or at the creation
+   * of an empty store. A catalog without it does not describe the files (it was lost and opened
+   * anew, or comes from a version without the mark) and must be rebuilt before it is trusted
+   * to list snapshots (Datastore.open's rebuildLostCatalog).
+   */
+  builtFromFiles(): string | null {
+    return this.getMeta(BUILT_FROM_FILES_KEY);
+  }
+
+  markBuiltFromFiles(at = new Date()): void {
+    this.setMeta(BUILT_FROM_FILES_KEY, at.toISOString());
   }
 
   getMeta(key: string): string | null {

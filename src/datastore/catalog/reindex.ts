@@ -102,6 +102,7 @@ export async function reindexCatalog(catalog: Catalog, backend: Backend, snapsho
        ON CONFLICT(digest) DO UPDATE SET stored_size = excluded.stored_size, state = 0 WHERE chunks.state <> 2`, // condemned rows stay: their GC deletes them
     ).run(started);
     db.exec("DROP TABLE seen_chunks");
+    catalog.markBuiltFromFiles(new Date(started));
   });
   return { namespaces: namespaces.size, groups: groups.size, snapshots: summaries.length, chunks: good.length, badChunks: bad.length, warnings };
 }

@@ -61,6 +61,38 @@ describe("catalog", () => {
       fresh.close();
     }));
 
+  test("a lost catalog is rebuilt from the files by an open that asks for it, once, and not by other opens", () =>
+    withDatastore(async (ds, dir) => {
+      expect(ds.catalog.builtFromFiles()).not.toBeNull(); // a new store is described by its empty catalog
+      await populate(ds);
+      const incremental = canonicalDump(ds.catalog);
+      ds.close();
+      for (const f of ["catalog.db", "catalog.db-wal", "catalog.db-shm"]) rmSync(join(dir, ".ibs", f), { force: true });
+
+      // A plain open (a look, or without the store's real backend) leaves it alone and says so.
+      const look = await Datastore.open(dir, { recover: false });
+      expect(look.catalog.builtFromFiles()).toBeNull();
+      expect(look.catalog.listSnapshots()).toEqual([]);
+      expect(look.rebuiltCatalog).toBeNull();
+      look.close();
+
+      // Two services open it at once: one rebuilds under the GC lock, the other waits and finds it done.
+      const [a, b] = await Promise.all([Datastore.open(dir, { rebuildLostCatalog: true }), Datastore.open(dir, { rebuildLostCatalog: true })]);
+      try {
+        const rebuilt = [a.rebuiltCatalog, b.rebuiltCatalog].filter((r) => r !== null);
+        expect(rebuilt.length).toBe(1);
+        expect(rebuilt[0]!.snapshots).toBe(6);
+        expect(canonicalDump(a.catalog)).toBe(incremental);
+        expect(a.catalog.builtFromFiles()).not.toBeNull();
+      } finally {
+        a.close();
+        b.close();
+      }
+      const again = await Datastore.open(dir, { rebuildLostCatalog: true });
+      expect(again.rebuiltCatalog).toBeNull();
+      again.close();
+    }));
+
   test("reindex follows changes made behind the catalog's back and keeps GC marks of surviving chunks", () =>
     withDatastore(async (ds) => {
       const digests = await backup(ds, { group: vm100, time: times[0]!, data: pseudoRandom(20_000, 1) });
