@@ -19,11 +19,12 @@ import {
   validateBackupId,
 } from "../datastore/snapshot-path.ts";
 import type { SnapshotWriter } from "../datastore/snapshot-writer.ts";
+import { RESERVE_BYTES } from "../datastore/space-reserve.ts";
 import { assertUnencryptedAllowed } from "../keys-server/encryption-policy.ts";
 import { assertKeyAccepted } from "../keys-server/registered-keys.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { ServerDeps } from "./deps.ts";
-import { badRequest, forbidden, notFound, storeError } from "./errors.ts";
+import { badRequest, forbidden, notFound, SessionError, storeError } from "./errors.ts";
 import { openStore } from "./open-store.ts";
 import { datastoreAclPath, isGroupOwner } from "./ownership.ts";
 import { openPrevious, type PreviousChoice } from "./previous.ts";
@@ -70,6 +71,7 @@ export async function startBackup(deps: ServerDeps, authId: string, req: BackupR
     } catch (err) {
       throw storeError(err, store, describeGroup(group));
     }
+    refuseWhenFull(store, group);
     if (!(await store.namespaces.exists(ns))) {
       throw notFound(`namespace '${formatNamespace(ns)}' does not exist in datastore ${store.name}`, "not_found", "an administrator creates it: ironcore-backup datastore namespace create");
     }
@@ -114,6 +116,21 @@ export async function startBackup(deps: ServerDeps, authId: string, req: BackupR
     store.close();
     throw err;
   }
+}
+
+/**
+ * A store whose cleanup reserve (space-reserve.ts) is given up and cannot be taken again takes
+ * no backup: its filesystem is full, and the backup would use the room that forget and GC
+ * need to write before they can delete.
+ */
+function refuseWhenFull(store: Datastore, group: GroupRef): void {
+  if (store.reserve.held || store.reserve.ensure() || !store.reserve.applies()) return;
+  throw new SessionError(
+    `datastore ${store.name} is full (its ${RESERVE_BYTES / 2 ** 20} MiB cleanup reserve is in use and there is no room to set it aside again): refusing to start a backup of ${describeGroup(group)}`,
+    507,
+    "insufficient_storage",
+    `forget or prune old snapshots, then ironcore-backup gc start ${store.name} (or extend its filesystem); the reserve is taken again once there is room`,
+  );
 }
 
 /**

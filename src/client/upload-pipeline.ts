@@ -95,7 +95,7 @@ export class ChunkUploader {
    * copies it); the returned promise is the backpressure.
    */
   async add(data: Uint8Array, digest: string): Promise<void> {
-    this.throwIfFailed();
+    await this.failIfFailed();
     const n = data.byteLength;
     this.stats.chunks++;
     this.stats.bytes += n;
@@ -112,7 +112,7 @@ export class ChunkUploader {
     this.stats.newChunks++;
     this.stats.newBytes += n;
     await this.memory.acquire(n);
-    this.throwIfFailed();
+    await this.failIfFailed();
     let job: Promise<void>;
     let held = n;
     try {
@@ -129,9 +129,7 @@ export class ChunkUploader {
           held -= freed;
           return this.wire.run(1, () => this.sendWithRetry(digest, blob));
         })
-        .catch((err) => {
-          this.failure ??= withContext(`upload chunk ${shortDigest(digest)}`, err);
-        })
+        .catch((err) => this.noteFailure(withContext(`upload chunk ${shortDigest(digest)}`, err)))
         .finally(() => {
           this.memory.release(held);
           this.pending.delete(job);
@@ -157,6 +155,15 @@ export class ChunkUploader {
     this.throwIfFailed();
   }
 
+  /**
+   * Keeps the failure that says why. When one upload fails in a way that ends the session (a
+   * full datastore, say), the uploads still in flight are answered "session ... has ended", and
+   * that answer may arrive first: it is kept only until the cause arrives.
+   */
+  private noteFailure(err: Error): void {
+    if (!this.failure || (endedSession(this.failure) && !endedSession(err))) this.failure = err;
+  }
+
   private async sendWithRetry(digest: string, blob: Uint8Array): Promise<void> {
     try {
       await this.send(digest, blob);
@@ -171,7 +178,19 @@ export class ChunkUploader {
     releaseBuffer(blob);
   }
 
+  /** throwIfFailed, but a session-ended failure first waits for the uploads in flight: one of them may carry the cause. */
+  private async failIfFailed(): Promise<void> {
+    if (this.failure && endedSession(this.failure)) await Promise.allSettled([...this.pending]);
+    this.throwIfFailed();
+  }
+
   private throwIfFailed(): void {
     if (this.failure) throw this.failure instanceof IbsError ? this.failure : new IbsError(this.failure.message);
   }
+}
+
+/** The server's answer to a request of a session that has ended: a consequence, never a cause. */
+function endedSession(err: Error): boolean {
+  const cause = (err as { cause?: unknown }).cause;
+  return cause instanceof ApiRequestError && cause.status === 404 && cause.code === "no_session";
 }

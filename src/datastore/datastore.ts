@@ -29,6 +29,7 @@ import { LockPaths } from "./lock-paths.ts";
 import type { GroupStore } from "./group-store.ts";
 import type { NamespaceStore } from "./namespace-store.ts";
 import { SnapshotStore } from "./snapshot-store.ts";
+import { SpaceReserve } from "./space-reserve.ts";
 
 /** How long a chunk write waits for a GC batch that is deleting the same chunk. */
 const CONDEMNED_WAIT_MS = 120_000;
@@ -48,6 +49,8 @@ export interface DatastoreOptions {
    * with the store's real backend (an S3 store's is not the local directory). Default false.
    */
   rebuildLostCatalog?: boolean;
+  /** Take the cleanup reserve (space-reserve.ts) when it is missing and there is room. Default false. */
+  keepSpaceReserve?: boolean;
 }
 
 export interface DatastoreStats extends CatalogStats {
@@ -67,6 +70,8 @@ export class Datastore implements AccessGuard {
   readonly namespaces: NamespaceStore;
   readonly groups: GroupStore;
   readonly locks: LockPaths;
+  /** Room kept free for forget, prune and GC on a full filesystem. */
+  readonly reserve: SpaceReserve;
   /** Set when open() found the catalog lost and rebuilt it from the files (rebuildLostCatalog). */
   rebuiltCatalog: ReindexResult | null = null;
   private cached: { config: DatastoreConfig; stamp: string };
@@ -76,7 +81,8 @@ export class Datastore implements AccessGuard {
     this.name = options.name ?? basename(dir);
     this.cached = { config, stamp };
     this.backend = options.backend ?? new LocalBackend(dir);
-    this.catalog = Catalog.open(join(dir, ".ibs", "catalog.db"));
+    this.reserve = new SpaceReserve(dir);
+    this.catalog = openCatalog(join(dir, ".ibs", "catalog.db"), this.reserve);
     this.chunks = new ChunkStore(this.backend);
     this.locks = new LockPaths(join(dir, ".ibs", "locks"));
     this.snapshots = new SnapshotStore({
@@ -86,6 +92,7 @@ export class Datastore implements AccessGuard {
       catalog: this.catalog,
       guard: this,
       claimChunks: (digests) => this.hasChunks(digests),
+      makeRoom: () => this.reserve.releaseIfLow(),
     });
     this.namespaces = this.snapshots.namespaces;
     this.groups = this.snapshots.groups;
@@ -122,6 +129,7 @@ export class Datastore implements AccessGuard {
       if (options.recover !== false && config.mode !== "offline") {
         await store.recover();
       }
+      if (options.keepSpaceReserve && config.mode !== "offline") store.reserve.ensure();
     } catch (err) {
       store.close();
       throw err;
@@ -362,6 +370,20 @@ export class Datastore implements AccessGuard {
 
   close(): void {
     this.catalog.close();
+  }
+}
+
+/**
+ * Opening the catalog writes (SQLite creates its WAL files when no other connection has them),
+ * so on a full filesystem it fails before a forget or GC could free anything: the space
+ * reserve is given back then, and the open tried once more.
+ */
+function openCatalog(path: string, reserve: SpaceReserve): Catalog {
+  try {
+    return Catalog.open(path);
+  } catch (err) {
+    if (!reserve.releaseIfLow()) throw err;
+    return Catalog.open(path);
   }
 }
 

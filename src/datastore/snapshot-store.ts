@@ -167,6 +167,7 @@ export class SnapshotStore {
   async forget(snap: SnapshotRef): Promise<void> {
     validateSnapshot(snap);
     this.ctx.guard.assert("write", `forget ${describeSnapshot(snap)}`);
+    this.ctx.makeRoom(); // on a full filesystem the lock and the pending-op row need a little
     const what = describeSnapshot(snap);
     const lock = await this.ctx.lockOrThrow(this.ctx.locks.snapshot(snap), "exclusive", "forget", {
       what: `snapshot ${what}`,

@@ -21,6 +21,8 @@ export interface StoreContextOptions {
   guard?: AccessGuard;
   /** How commits check their chunks; without it: catalog row or backend stat (no GC protection). */
   claimChunks?: ChunkClaimer;
+  /** Called before an operation that frees space writes anything (Datastore: its space reserve). */
+  makeRoom?: () => void;
 }
 
 export interface LockRefusal {
@@ -37,6 +39,7 @@ export class StoreContext {
   readonly catalog?: Catalog;
   readonly guard: AccessGuard;
   readonly claimChunks?: ChunkClaimer;
+  readonly makeRoom: () => void;
 
   constructor(options: StoreContextOptions) {
     this.backend = options.backend;
@@ -45,6 +48,7 @@ export class StoreContext {
     this.catalog = options.catalog;
     this.guard = options.guard ?? ALLOW_ALL;
     this.claimChunks = options.claimChunks;
+    this.makeRoom = options.makeRoom ?? (() => {});
   }
 
   /**

@@ -60,6 +60,7 @@ import { markReferencedChunks, MarkSet } from "./gc-mark.ts";
 import { type SweepHooks, sweepBadCopies, sweepUnmarked } from "./gc-sweep.ts";
 import { GC_PROGRESS_KEY, storeResult, taskState } from "./record.ts";
 import { bytesText, figure, type Report, Reporter } from "./report.ts";
+import { RESERVE_BYTES } from "../datastore/space-reserve.ts";
 
 export interface GcOptions {
   /** Task UPID, recorded with the result. */
@@ -142,6 +143,8 @@ const MAX_LISTED_WARNINGS = 100;
 export async function garbageCollect(ds: Datastore, signal: AbortSignal, report?: Report, options: GcOptions = {}): Promise<GcResult> {
   refuseUnlessAllowed(ds);
   const log = new Reporter(report, { datastore: ds.name, ...(options.upid ? { upid: options.upid } : {}) });
+  // On a full filesystem the lock file and the catalog need room before anything is deleted.
+  if (ds.reserve.releaseIfLow()) log.warn(`datastore ${ds.name} is full: its ${bytesText(RESERVE_BYTES)} space reserve was given up so that garbage collection can run`);
   const lock = await lockWithTimeout(ds.locks.gc(), "exclusive", GC_LOCK_PURPOSE, options.lockWaitMs ?? 3000);
   if (!lock) {
     const h = readHolder(ds.locks.gc());
@@ -235,6 +238,7 @@ export async function garbageCollect(ds: Datastore, signal: AbortSignal, report?
     ds.catalog.db.exec(`PRAGMA main.cache_size = ${Math.trunc(cacheSize)}`);
     ds.catalog.setMeta(GC_PROGRESS_KEY, "");
     lock.release();
+    ds.reserve.ensure(); // taken again once the sweep has made room for it
   }
 }
 

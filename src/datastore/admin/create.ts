@@ -163,6 +163,7 @@ async function prepareDirectory(path: string, name: string): Promise<{ storeId: 
     await writeDatastoreConfig(path, config);
     const store = await Datastore.open(path, { name }); // creates and migrates .ibs/catalog.db
     store.catalog.markBuiltFromFiles(); // a new, empty store
+    store.reserve.ensure();
     store.close();
   } catch (err) {
     undo();

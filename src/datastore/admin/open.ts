@@ -71,7 +71,7 @@ export async function openRegisteredStore(entry: RegisteredDatastore, opts: Open
   checkRegisteredStore(entry);
   const backend = entry.backend === "s3" && !opts.localOnly ? await s3BackendOf(entry) : undefined;
   if (opts.localOnly && opts.recover) throw new Error("openRegisteredStore: recovery needs the store's content; localOnly opens only .ibs/");
-  const store = await Datastore.open(entry.path, { name: entry.name, recover: opts.recover ?? false, backend, rebuildLostCatalog: !opts.localOnly && opts.rebuildCatalog !== false });
+  const store = await Datastore.open(entry.path, { name: entry.name, recover: opts.recover ?? false, backend, rebuildLostCatalog: !opts.localOnly && opts.rebuildCatalog !== false, keepSpaceReserve: !opts.localOnly });
   const r = store.rebuiltCatalog;
   if (r) {
     ui.warn(

@@ -87,6 +87,7 @@ export async function createS3Datastore(
     marked = true;
     const store = await Datastore.open(path, { name, backend }); // creates and migrates .ibs/catalog.db
     store.catalog.markBuiltFromFiles(); // a free prefix: nothing to list
+    store.reserve.ensure();
     store.close();
   } catch (err) {
     await undo();

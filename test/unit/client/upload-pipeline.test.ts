@@ -95,6 +95,27 @@ describe("ChunkUploader", () => {
     await expect(u.add(new Uint8Array(10), "later")).rejects.toThrow("upload chunk bad");
   });
 
+  test("the cause is reported, not the 'session has ended' answers that arrive before it", async () => {
+    const ended = () => new ApiRequestError("backup session s1 does not exist or has ended", 404, "no_session", {});
+    // "full" fails last, but it is why the session ended; the others were answered before it.
+    const send = async (d: string) => {
+      if (d === "full") {
+        await Bun.sleep(30);
+        throw new ApiRequestError("datastore small: no space left on device while writing chunk full", 507, "insufficient_storage", {});
+      }
+      await Bun.sleep(5);
+      throw ended();
+    };
+    const viaDrain = new ChunkUploader(inline, send);
+    for (const d of ["full", "a", "b"]) await viaDrain.add(new Uint8Array(10), d);
+    await expect(viaDrain.drain()).rejects.toThrow("upload chunk full: datastore small: no space left");
+    // The next add after an early "ended" waits for the uploads in flight and throws the cause too.
+    const viaAdd = new ChunkUploader(inline, send);
+    for (const d of ["full", "a"]) await viaAdd.add(new Uint8Array(10), d);
+    await Bun.sleep(15); // "a" has failed with "ended", "full" is still on its way
+    await expect(viaAdd.add(new Uint8Array(10), "c")).rejects.toThrow("no space left");
+  });
+
   test("a Buffer view handed to the encoder threads is copied, not detached", async () => {
     const pool = new EncoderPool({}, 1);
     try {
