@@ -162,9 +162,12 @@ async function prepareDirectory(path: string, name: string): Promise<{ storeId: 
   try {
     await writeDatastoreConfig(path, config);
     const store = await Datastore.open(path, { name }); // creates and migrates .ibs/catalog.db
-    store.catalog.markBuiltFromFiles(); // a new, empty store
-    store.reserve.ensure();
-    store.close();
+    try {
+      store.catalog.markBuiltFromFiles(); // a new, empty store
+      store.reserve.ensure();
+    } finally {
+      store.close();
+    }
   } catch (err) {
     undo();
     if (err instanceof DatastoreAdminError) throw err;

@@ -86,9 +86,12 @@ export async function createS3Datastore(
     await writeS3Marker(backend, { id: config.id, name, host: input.host ?? hostname() });
     marked = true;
     const store = await Datastore.open(path, { name, backend }); // creates and migrates .ibs/catalog.db
-    store.catalog.markBuiltFromFiles(); // a free prefix: nothing to list
-    store.reserve.ensure();
-    store.close();
+    try {
+      store.catalog.markBuiltFromFiles(); // a free prefix: nothing to list
+      store.reserve.ensure();
+    } finally {
+      store.close();
+    }
   } catch (err) {
     await undo();
     if (err instanceof DatastoreAdminError) throw err;

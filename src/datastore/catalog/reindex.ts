@@ -24,6 +24,17 @@ export interface ReindexResult {
   badChunks: number;
   /** Snapshots skipped because their manifest or an index header is unreadable. */
   warnings: string[];
+  /**
+   * A skip came from the storage failing to answer (not from damaged data): the rebuild is not
+   * complete, so the catalog is not marked built from the files (a later open tries again).
+   */
+  incomplete: boolean;
+}
+
+/** A snapshot that cannot be read because its files are damaged or gone (not because the storage did not answer). */
+function isDamage(err: unknown): boolean {
+  const name = (err as Error | undefined)?.name;
+  return name === "BlobError" || name === "CorruptError" || name === "NotFoundError";
 }
 
 export async function reindexCatalog(catalog: Catalog, backend: Backend, snapshots: SnapshotStore, chunks: ChunkStore): Promise<ReindexResult> {
@@ -59,11 +70,31 @@ export async function reindexCatalog(catalog: Catalog, backend: Backend, snapsho
 
   const warnings: string[] = [];
   const summaries: CatalogSnapshotInput[] = [];
-  for (const snap of complete.values()) {
+  let incomplete = false;
+  const summarize = async (snap: SnapshotRef) => {
     try {
       summaries.push(await snapshots.summarize(snap));
     } catch (err) {
       warnings.push(`skipped snapshot ${snapshotKey(snap)}: ${errorMessage(err)}`);
+      if (!isDamage(err)) incomplete = true;
+    }
+  };
+  for (const snap of complete.values()) await summarize(snap);
+  const good: { digest: string; size: number }[] = [];
+  for await (const c of chunks.list()) good.push(c);
+  const bad: { key: string; digest: string; size: number }[] = [];
+  for await (const b of chunks.listBad()) bad.push(b);
+  // A snapshot committed after its group was listed is in the catalog (its commit wrote it)
+  // but not in the listing: kept when its manifest is there, not dropped with the rows replaced.
+  for (const row of catalog.listSnapshots()) {
+    const ref: SnapshotRef = { ns: row.ns, type: row.type, id: row.id, time: row.time };
+    if (complete.has(snapshotKey(ref))) continue;
+    if (await backend.stat(`${snapshotKey(ref)}/${MANIFEST_FILENAME}`)) {
+      complete.set(snapshotKey(ref), ref);
+      await summarize(ref);
+      const gk = groupKey(ref);
+      if (!groups.has(gk)) groups.set(gk, { group: { ns: ref.ns, type: ref.type, id: ref.id }, owner: true, notes: true });
+      addNs(ref.ns);
     }
   }
   const groupInfo: { group: GroupRef; owner: string | null; notes: string | null }[] = [];
@@ -74,10 +105,6 @@ export async function reindexCatalog(catalog: Catalog, backend: Backend, snapsho
       notes: g.notes ? await snapshots.groups.getNotes(g.group) : null,
     });
   }
-  const good: { digest: string; size: number }[] = [];
-  for await (const c of chunks.list()) good.push(c);
-  const bad: { key: string; digest: string; size: number }[] = [];
-  for await (const b of chunks.listBad()) bad.push(b);
 
   const db = catalog.db;
   catalog.transaction(() => {
@@ -102,7 +129,7 @@ export async function reindexCatalog(catalog: Catalog, backend: Backend, snapsho
        ON CONFLICT(digest) DO UPDATE SET stored_size = excluded.stored_size, state = 0 WHERE chunks.state <> 2`, // condemned rows stay: their GC deletes them
     ).run(started);
     db.exec("DROP TABLE seen_chunks");
-    catalog.markBuiltFromFiles(new Date(started));
+    if (!incomplete) catalog.markBuiltFromFiles(new Date(started));
   });
-  return { namespaces: namespaces.size, groups: groups.size, snapshots: summaries.length, chunks: good.length, badChunks: bad.length, warnings };
+  return { namespaces: namespaces.size, groups: groups.size, snapshots: summaries.length, chunks: good.length, badChunks: bad.length, warnings, incomplete };
 }

@@ -112,6 +112,15 @@ export const MIGRATIONS: readonly string[] = [
   -- Rolling verify window: stored chunks, least recently verified (never = NULL) first.
   CREATE INDEX chunks_by_verified ON chunks(verified_at) WHERE state = 0;
   `,
+  `
+  -- The mark 'built_from_files' (Catalog.builtFromFiles): a catalog without it is rebuilt from
+  -- the files when a service opens the store. One from before the mark that holds content was
+  -- kept up to date as before, so it is marked here; an empty one (a lost catalog opened anew,
+  -- which also runs every migration) is not, and gets rebuilt.
+  INSERT OR IGNORE INTO meta (key, value)
+    SELECT 'built_from_files', strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+    WHERE EXISTS (SELECT 1 FROM chunks) OR EXISTS (SELECT 1 FROM snapshots) OR EXISTS (SELECT 1 FROM groups) OR EXISTS (SELECT 1 FROM namespaces);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

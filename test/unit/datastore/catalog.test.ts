@@ -3,6 +3,8 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { encodeBlob } from "../../../src/datastore/blob.ts";
 import { Catalog } from "../../../src/datastore/catalog/catalog.ts";
+import { SCHEMA_VERSION } from "../../../src/datastore/catalog/schema.ts";
+import { LocalBackend } from "../../../src/datastore/backends/local.ts";
 import { canonicalDump } from "../../../src/datastore/catalog/dump.ts";
 import { Datastore } from "../../../src/datastore/datastore.ts";
 import { sha256Hex } from "../../../src/datastore/digest.ts";
@@ -91,6 +93,60 @@ describe("catalog", () => {
       const again = await Datastore.open(dir, { rebuildLostCatalog: true });
       expect(again.rebuiltCatalog).toBeNull();
       again.close();
+    }));
+
+  test("a snapshot committed while the rebuild lists the chunks keeps its row", () =>
+    withDatastore(async (ds, dir) => {
+      await backup(ds, { group: vm100, time: times[0]!, data: pseudoRandom(20_000, 1) });
+      ds.catalog.db.exec("DELETE FROM meta WHERE key = 'built_from_files'"); // as if lost
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let reached!: () => void;
+      const atChunks = new Promise<void>((r) => (reached = r));
+      // The rebuild's listing waits at .chunks/ (its longest part) while another process commits.
+      class SlowChunkListing extends LocalBackend {
+        override async *list(prefix: string) {
+          if (prefix.startsWith(".chunks")) {
+            reached();
+            await gate;
+          }
+          yield* super.list(prefix);
+        }
+      }
+      const opening = Datastore.open(dir, { rebuildLostCatalog: true, recover: false, backend: new SlowChunkListing(dir) });
+      await atChunks;
+      await backup(ds, { group: { ns: [], type: "vm", id: "200" }, time: times[1]!, data: pseudoRandom(20_000, 2) });
+      release();
+      const rebuilt = await opening;
+      try {
+        expect(rebuilt.rebuiltCatalog?.snapshots).toBe(2);
+        expect(rebuilt.catalog.listSnapshots().map((r) => `${r.type}/${r.id}`).sort()).toEqual(["vm/100", "vm/200"]);
+        expect(rebuilt.catalog.builtFromFiles()).not.toBeNull();
+      } finally {
+        rebuilt.close();
+      }
+    }));
+
+  test("an upgrade marks a catalog that holds content (trusted as before), not an empty one", () =>
+    withDatastore(async (ds, dir) => {
+      await backup(ds, { group: vm100, time: times[0]!, data: pseudoRandom(20_000, 1) });
+      const previousVersion = (db: Catalog["db"]) => {
+        db.exec("DELETE FROM meta WHERE key = 'built_from_files'");
+        db.exec(`PRAGMA user_version = ${SCHEMA_VERSION - 1}`);
+      };
+      previousVersion(ds.catalog.db);
+      ds.close();
+      const upgraded = await Datastore.open(dir, { recover: false });
+      expect(upgraded.catalog.builtFromFiles()).not.toBeNull();
+      upgraded.close();
+
+      const emptyDir = join(tempDir(), "empty");
+      const empty = await Datastore.create(emptyDir);
+      previousVersion(empty.catalog.db);
+      empty.close();
+      const reopened = await Datastore.open(emptyDir, { recover: false });
+      expect(reopened.catalog.builtFromFiles()).toBeNull();
+      reopened.close();
     }));
 
   test("reindex follows changes made behind the catalog's back and keeps GC marks of surviving chunks", () =>
