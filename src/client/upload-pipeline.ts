@@ -189,8 +189,13 @@ export class ChunkUploader {
   }
 }
 
-/** The server's answer to a request of a session that has ended: a consequence, never a cause. */
+/**
+ * The server's answer to a request of a session that has ended: a consequence, never a cause.
+ * 404 once the session is gone; 409 `session_closed` for a request that found it still there
+ * but already ending (the server marks it ended before it answers the request that ended it).
+ */
 function endedSession(err: Error): boolean {
   const cause = (err as { cause?: unknown }).cause;
-  return cause instanceof ApiRequestError && cause.status === 404 && cause.code === "no_session";
+  if (!(cause instanceof ApiRequestError)) return false;
+  return (cause.status === 404 && cause.code === "no_session") || (cause.status === 409 && cause.code === "session_closed");
 }

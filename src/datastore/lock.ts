@@ -102,11 +102,16 @@ export async function tryLock(path: string, mode: LockMode, purpose: string): Pr
   }
   let stale: LockHolder | null = null;
   if (mode === "exclusive") {
-    stale = readHolder(path);
-    ftruncateSync(fd, 0);
-    const me = { pid: process.pid, pstart: processStartTime() };
-    const holder: LockHolder = { pid: me.pid, pstart: me.pstart, since: Date.now(), purpose };
-    writeSync(fd, JSON.stringify(holder) + "\n", 0);
+    try {
+      stale = readHolder(path);
+      ftruncateSync(fd, 0);
+      const me = { pid: process.pid, pstart: processStartTime() };
+      const holder: LockHolder = { pid: me.pid, pstart: me.pstart, since: Date.now(), purpose };
+      writeSync(fd, JSON.stringify(holder) + "\n", 0);
+    } catch (err) {
+      closeSync(fd); // a holder record that cannot be written (a full disk) must not leave the lock taken
+      throw err;
+    }
   }
   return new FileLock(path, mode, fd, stale);
 }

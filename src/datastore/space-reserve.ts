@@ -7,10 +7,12 @@
  * reserve back when the filesystem is nearly full (releaseIfLow), and it is taken again once
  * there is room for it twice over (ensure: at open, and after GC).
  *
- * The file is written with zeros, not sparse, so that its blocks are really held. For an S3
- * datastore it holds space on the local disk, where the catalog lives.
+ * The file holds random bytes: zeros would be stored as nothing by a compressing filesystem
+ * (ZFS, btrfs) or a thin pool, and so reserve nothing. For an S3 datastore it holds space on
+ * the local disk, where the catalog lives.
  */
-import { existsSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { rmSync, statSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export const RESERVE_BYTES = 8 * 1024 * 1024;
@@ -40,15 +42,20 @@ export class SpaceReserve {
     }
   }
 
+  /** A reserve of the full size is held; a shorter file (a write cut short) counts as none. */
   get held(): boolean {
-    return existsSync(this.path);
+    try {
+      return statSync(this.path).size === RESERVE_BYTES;
+    } catch {
+      return false;
+    }
   }
 
   /** Takes the reserve when it is missing and the filesystem has room for it twice over. Never throws. */
   ensure(): boolean {
     try {
       if (this.held || !this.applies() || this.availableBytes() < 2 * RESERVE_BYTES) return false;
-      writeFileSync(this.path, Buffer.alloc(RESERVE_BYTES), { mode: 0o600 });
+      writeFileSync(this.path, randomBytes(RESERVE_BYTES), { mode: 0o600 });
       return true;
     } catch {
       rmSync(this.path, { force: true }); // a part-written reserve would only hold space
@@ -59,9 +66,10 @@ export class SpaceReserve {
   /** Gives the reserve back when less than its size is left; says whether it did. */
   releaseIfLow(): boolean {
     try {
-      if (!this.held || this.availableBytes() >= RESERVE_BYTES) return false;
-      rmSync(this.path, { force: true });
-      return true;
+      if (this.availableBytes() >= RESERVE_BYTES) return false;
+      const had = this.held;
+      rmSync(this.path, { force: true }); // a short leftover too: it only holds space
+      return had;
     } catch {
       return false;
     }

@@ -234,11 +234,14 @@ export async function garbageCollect(ds: Datastore, signal: AbortSignal, report?
     if (!(err instanceof IbsError)) log.error("this looks like a bug; nothing referenced was removed");
     return finish(ds, result, log, "error", warningCount);
   } finally {
-    marks.drop();
-    ds.catalog.db.exec(`PRAGMA main.cache_size = ${Math.trunc(cacheSize)}`);
-    ds.catalog.setMeta(GC_PROGRESS_KEY, "");
-    lock.release();
-    ds.reserve.ensure(); // taken again once the sweep has made room for it
+    try {
+      marks.drop();
+      ds.catalog.db.exec(`PRAGMA main.cache_size = ${Math.trunc(cacheSize)}`);
+      ds.catalog.setMeta(GC_PROGRESS_KEY, "");
+    } finally {
+      lock.release(); // also when the bookkeeping above fails (a full disk): never a GC lock left held
+      ds.reserve.ensure(); // taken again once the sweep has made room for it
+    }
   }
 }
 

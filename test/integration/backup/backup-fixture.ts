@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { nativeSupport, seek } from "../../../src/archive/native.ts";
 import { adminPassword, apiClient, apiFingerprint, ibs, ibsBinary, startRole, tempDataDir, waitForApi, type RunResult } from "../../helpers/ibs.ts";
+import { S3RVER_KEY, type S3TestServer, uniqueBucket } from "../../helpers/s3.ts";
 
 export interface BackupNode {
   dir: string;
@@ -82,6 +83,23 @@ export async function readUntil(reader: { read(): Promise<{ done: boolean; value
     seen += new TextDecoder().decode(value);
   }
   return seen;
+}
+
+/**
+ * Registers an S3 datastore `name` on the node: an endpoint of the same name for `s3` (s3rver)
+ * and a bucket of its own. Returns the bucket (the store's objects are under the prefix `name`).
+ */
+export async function addS3Datastore(node: BackupNode, s3: S3TestServer, name: string, cacheSize: string): Promise<string> {
+  const bucket = uniqueBucket(name);
+  await s3.createBucket(bucket);
+  for (const args of [
+    ["s3", "endpoint", "create", name, "--endpoint", s3.endpoint, "--access-key-id", S3RVER_KEY, "--secret-access-key", S3RVER_KEY, "--path-style"],
+    ["datastore", "create", name, "--backend", "s3", "--s3-endpoint", name, "--bucket", bucket, "--cache-dir", join(node.dir, `${name}-cache`), "--cache-size", cacheSize],
+  ]) {
+    const r = node.admin(args);
+    if (r.code !== 0) throw new Error(`ironcore-backup ${args.slice(0, 3).join(" ")}: ${r.stderr}`);
+  }
+  return bucket;
 }
 
 /** Snapshot names (`type/id/time`) currently listed by the server. */

@@ -12,8 +12,8 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { changedFiles, fileStamps, TreeMutator, testSeeds } from "../../unit/archive/tree-mutations.ts";
 import { diffSnapshots, type EntryFacts, snapshot } from "../../unit/archive/tree.ts";
-import { S3RVER_KEY, type S3TestServer, startS3rver, uniqueBucket } from "../../helpers/s3.ts";
-import { type BackupNode, startBackupNode } from "./backup-fixture.ts";
+import { type S3TestServer, startS3rver } from "../../helpers/s3.ts";
+import { addS3Datastore, type BackupNode, startBackupNode } from "./backup-fixture.ts";
 
 const GENERATIONS = 6;
 let node: BackupNode;
@@ -21,15 +21,7 @@ let s3: S3TestServer;
 
 beforeAll(async () => {
   [node, s3] = await Promise.all([startBackupNode(), startS3rver()]);
-  const bucket = uniqueBucket("generations");
-  await s3.createBucket(bucket);
-  for (const args of [
-    ["s3", "endpoint", "create", "gen", "--endpoint", s3.endpoint, "--access-key-id", S3RVER_KEY, "--secret-access-key", S3RVER_KEY, "--path-style"],
-    ["datastore", "create", "offsite", "--backend", "s3", "--s3-endpoint", "gen", "--bucket", bucket, "--cache-dir", join(node.dir, "s3-cache"), "--cache-size", "8MiB"],
-  ]) {
-    const r = node.admin(args);
-    if (r.code !== 0) throw new Error(`ironcore-backup ${args.slice(0, 3).join(" ")}: ${r.stderr}`);
-  }
+  await addS3Datastore(node, s3, "offsite", "8MiB");
 }, 120_000);
 
 afterAll(async () => {

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { startRole, waitForApi } from "../../helpers/ibs.ts";
-import { S3RVER_KEY, type S3TestServer, startS3rver, uniqueBucket } from "../../helpers/s3.ts";
-import { diffTrees, readUntil } from "../backup/backup-fixture.ts";
+import { type S3TestServer, startS3rver } from "../../helpers/s3.ts";
+import { addS3Datastore, diffTrees, readUntil } from "../backup/backup-fixture.ts";
 import { type BackupNode, randomTree, startBackupNode } from "./maintenance-fixture.ts";
 
 let node: BackupNode;
@@ -19,15 +19,7 @@ let tree: string;
 
 beforeAll(async () => {
   [node, s3] = await Promise.all([startBackupNode(), startS3rver()]);
-  const bucket = uniqueBucket("lost");
-  await s3.createBucket(bucket);
-  for (const args of [
-    ["s3", "endpoint", "create", "lost", "--endpoint", s3.endpoint, "--access-key-id", S3RVER_KEY, "--secret-access-key", S3RVER_KEY, "--path-style"],
-    ["datastore", "create", "offsite", "--backend", "s3", "--s3-endpoint", "lost", "--bucket", bucket, "--cache-dir", join(node.dir, "s3-cache"), "--cache-size", "0"],
-  ]) {
-    const r = node.admin(args);
-    if (r.code !== 0) throw new Error(`ironcore-backup ${args.slice(0, 3).join(" ")}: ${r.stderr}`);
-  }
+  await addS3Datastore(node, s3, "offsite", "0");
   tree = randomTree(fs.mkdtempSync(join(node.dir, "lost-")), "tree", 5, 100_000);
 }, 120_000);
 

@@ -14,9 +14,10 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { ibsBinary } from "../../helpers/ibs.ts";
-import { S3RVER_KEY, type S3TestServer, startS3rver, uniqueBucket } from "../../helpers/s3.ts";
+import { type S3TestServer, startS3rver } from "../../helpers/s3.ts";
 import { testSeeds, TreeMutator } from "../../unit/archive/tree-mutations.ts";
 import { diffSnapshots, type EntryFacts, snapshot } from "../../unit/archive/tree.ts";
+import { addS3Datastore } from "../backup/backup-fixture.ts";
 import { type BackupNode, startBackupNode } from "./maintenance-fixture.ts";
 
 const ROUNDS = 8;
@@ -26,15 +27,7 @@ let s3: S3TestServer;
 
 beforeAll(async () => {
   [node, s3] = await Promise.all([startBackupNode(), startS3rver()]);
-  const bucket = uniqueBucket("gcrace");
-  await s3.createBucket(bucket);
-  for (const args of [
-    ["s3", "endpoint", "create", "race", "--endpoint", s3.endpoint, "--access-key-id", S3RVER_KEY, "--secret-access-key", S3RVER_KEY, "--path-style"],
-    ["datastore", "create", "offsite", "--backend", "s3", "--s3-endpoint", "race", "--bucket", bucket, "--cache-dir", join(node.dir, "s3-cache"), "--cache-size", "4MiB"],
-  ]) {
-    const r = node.admin(args);
-    if (r.code !== 0) throw new Error(`ironcore-backup ${args.slice(0, 3).join(" ")}: ${r.stderr}`);
-  }
+  await addS3Datastore(node, s3, "offsite", "4MiB");
 }, 120_000);
 
 afterAll(async () => {

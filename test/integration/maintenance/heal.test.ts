@@ -23,8 +23,8 @@ import { openS3Backend, type S3Backend } from "../../../src/datastore/backends/s
 import { parseChunkIndex } from "../../../src/datastore/chunk-index.ts";
 import { chunkKey } from "../../../src/datastore/chunk-store.ts";
 import { snapshotKey } from "../../../src/datastore/snapshot-path.ts";
-import { S3RVER_KEY, type S3TestServer, s3EndpointConfig, startS3rver, uniqueBucket } from "../../helpers/s3.ts";
-import { diffTrees, sameSparseContent } from "../backup/backup-fixture.ts";
+import { type S3TestServer, s3EndpointConfig, startS3rver } from "../../helpers/s3.ts";
+import { addS3Datastore, diffTrees, sameSparseContent } from "../backup/backup-fixture.ts";
 import { type BackupNode, randomTree, refOf, startBackupNode, storeDir } from "./maintenance-fixture.ts";
 
 const MiB = 1024 * 1024;
@@ -37,15 +37,7 @@ let image: string;
 
 beforeAll(async () => {
   [node, s3] = await Promise.all([startBackupNode(), startS3rver()]);
-  const bucket = uniqueBucket("heal");
-  await s3.createBucket(bucket);
-  for (const args of [
-    ["s3", "endpoint", "create", "heal", "--endpoint", s3.endpoint, "--access-key-id", S3RVER_KEY, "--secret-access-key", S3RVER_KEY, "--path-style"],
-    ["datastore", "create", "offsite", "--backend", "s3", "--s3-endpoint", "heal", "--bucket", bucket, "--cache-dir", join(node.dir, "s3-cache"), "--cache-size", "0"],
-  ]) {
-    const r = node.admin(args);
-    if (r.code !== 0) throw new Error(`ironcore-backup ${args.slice(0, 3).join(" ")}: ${r.stderr}`);
-  }
+  const bucket = await addS3Datastore(node, s3, "offsite", "0");
   s3Objects = await openS3Backend(s3EndpointConfig(s3.endpoint), bucket, "offsite"); // the prefix is the datastore name
   const work = fs.mkdtempSync(join(node.dir, "heal-"));
   tree = randomTree(work, "tree", 4, 300_000);

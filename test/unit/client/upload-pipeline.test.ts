@@ -96,7 +96,9 @@ describe("ChunkUploader", () => {
   });
 
   test("the cause is reported, not the 'session has ended' answers that arrive before it", async () => {
-    const ended = () => new ApiRequestError("backup session s1 does not exist or has ended", 404, "no_session", {});
+    // Both answers a session gives once it is ending: gone (404), or still there but closed (409).
+    const ended = (d: string) =>
+      d === "a" ? new ApiRequestError("chunk a: the session is over; no more requests", 409, "session_closed", {}) : new ApiRequestError("backup session s1 does not exist or has ended", 404, "no_session", {});
     // "full" fails last, but it is why the session ended; the others were answered before it.
     const send = async (d: string) => {
       if (d === "full") {
@@ -104,7 +106,7 @@ describe("ChunkUploader", () => {
         throw new ApiRequestError("datastore small: no space left on device while writing chunk full", 507, "insufficient_storage", {});
       }
       await Bun.sleep(5);
-      throw ended();
+      throw ended(d);
     };
     const viaDrain = new ChunkUploader(inline, send);
     for (const d of ["full", "a", "b"]) await viaDrain.add(new Uint8Array(10), d);

@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "bun:test";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describeHolder, readHolder, tryLock } from "../../../src/datastore/lock.ts";
 import { processAlive as isProcessAlive, processStartTime } from "../../../src/util/proc.ts";
@@ -71,4 +71,29 @@ test("process start time distinguishes a reused pid", () => {
   expect(isProcessAlive(process.pid, me)).toBe(true);
   expect(isProcessAlive(process.pid, me + 1)).toBe(false);
   expect(processStartTime(2 ** 30)).toBe(0);
+});
+
+test("on a full disk an exclusive lock whose holder record cannot be written is refused and not left taken", async () => {
+  const { mountsWork, mountTmpfs, unmount } = await import("../../helpers/mounts.ts");
+  if (!mountsWork()) throw new Error("this test mounts a tmpfs: run the suite as root (CI does)");
+  const mnt = tempDir();
+  mountTmpfs(mnt, "size=64k");
+  try {
+    const lockPath = join(mnt, "group.lck");
+    writeFileSync(lockPath, ""); // the lock file exists; only its holder record needs a block
+    const fill = join(mnt, "fill");
+    try {
+      writeFileSync(fill, Buffer.alloc(1024 * 1024));
+    } catch {
+      // ENOSPC: the filesystem is now full
+    }
+    await expect(tryLock(lockPath, "exclusive", "backup")).rejects.toThrow(/ENOSPC|no space/);
+    rmSync(fill);
+    const lock = await tryLock(lockPath, "exclusive", "backup"); // before the fix: null, held by a leaked descriptor
+    expect(lock).not.toBeNull();
+    lock!.release();
+  } finally {
+    unmount(mnt);
+    rmSync(mnt, { recursive: true, force: true });
+  }
 });
