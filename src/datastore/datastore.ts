@@ -129,7 +129,7 @@ export class Datastore implements AccessGuard {
       if (options.recover !== false && config.mode !== "offline") {
         await store.recover();
       }
-      if (options.keepSpaceReserve && config.mode !== "offline") store.reserve.ensure();
+      if (options.keepSpaceReserve && config.mode === "online") store.reserve.ensure(); // nothing is written to a store in another mode
     } catch (err) {
       store.close();
       throw err;
