@@ -10,6 +10,7 @@ import { normalizeAclPath } from "../access/acl-path.ts";
 import { hasPrivilege } from "../access/permissions.ts";
 import type { ApiDeps } from "./app.ts";
 import { authenticate, AuthFailure, type AuthInfo } from "./auth/authenticate.ts";
+import { makeRoomForCleanup } from "./disk-full.ts";
 import { ApiError, badRequest, forbidden, mapError } from "./errors.ts";
 import type { RouteGroup, RouteInput, RouteSpec } from "./route.ts";
 import { readCapped } from "./read-capped.ts";
@@ -68,6 +69,8 @@ async function handle(spec: RouteSpec, c: Context, deps: ApiDeps): Promise<Respo
   } catch (err) {
     const m = mapError(err);
     if (m.internal) deps.log.error("request failed", { err: m.internal as Error, method: spec.method, path: c.req.path });
+    // Not for a backup's own requests: a backup that fills the disk must not take the room kept for cleaning up.
+    if (!spec.path.startsWith("/backup")) makeRoomForCleanup(deps, m);
     response = c.json(m.body, m.status as any, m.headers);
     if (spec.method !== "GET" && spec.audit !== false) {
       const reason = err instanceof AuthFailure ? err.reason : m.body.error.message;

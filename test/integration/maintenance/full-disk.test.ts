@@ -30,12 +30,13 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  if (disk) fs.rmSync(join(disk, "filler"), { force: true }); // room for the server to stop cleanly
   await node?.stop();
   if (disk) {
     unmount(disk);
     fs.rmSync(disk, { recursive: true, force: true });
   }
-});
+}, 60_000);
 
 const repo = () => ({ IBS_REPOSITORY: `admin@ibs@127.0.0.1:${node.port}:small` });
 const client = (args: string[]) => node.client(args, repo());
