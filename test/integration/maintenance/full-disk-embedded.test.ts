@@ -7,14 +7,13 @@
  * work again after it. Mounting needs root and tmpfs: run the suite as root (CI does).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { mountsWork, mountTmpfs, unmount } from "../../helpers/mounts.ts";
+import { mountsWork, mountTmpfs } from "../../helpers/mounts.ts";
+import { fillToLastBlock, randomDir as randomTreeOf, stopOnFullDisk } from "./full-disk-fixture.ts";
 import { type BackupNode, startBackupNode } from "./maintenance-fixture.ts";
 
-const MiB = 1024 * 1024;
 let node: BackupNode;
 let disk: string;
 let sources: string;
@@ -35,21 +34,11 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (disk) fs.rmSync(join(disk, "filler"), { force: true }); // room for the server to stop cleanly
-  await node?.stop();
-  if (disk) {
-    unmount(disk);
-    fs.rmSync(disk, { recursive: true, force: true });
-  }
+  await stopOnFullDisk(node, disk);
   if (sources) fs.rmSync(sources, { recursive: true, force: true });
 }, 60_000);
 
-function randomDir(name: string, mib: number): string {
-  const dir = join(sources, name);
-  fs.mkdirSync(dir);
-  for (let i = 0; i < mib; i++) fs.writeFileSync(join(dir, `f${i}.bin`), randomBytes(MiB));
-  return dir;
-}
+const randomDir = (name: string, mib: number) => randomTreeOf(sources, name, mib);
 
 test("one disk for the server and its datastore, full to the last block: forget works after one 507, GC frees it, backups resume", () => {
   const kept = randomDir("kept", 2);
@@ -63,14 +52,7 @@ test("one disk for the server and its datastore, full to the last block: forget 
   }
   expect(failure).toContain("no space left");
   expect(made.length).toBeGreaterThan(0);
-  const filler = fs.openSync(join(disk, "filler"), "w");
-  try {
-    for (;;) fs.writeSync(filler, Buffer.alloc(64 * 1024));
-  } catch {
-    // ENOSPC: not one block left
-  } finally {
-    fs.closeSync(filler);
-  }
+  fillToLastBlock(disk);
 
   // The first command may meet the full disk in the server's own files; that answer frees the
   // reserve and says to run the command again, which then works.

@@ -8,12 +8,12 @@
  * root (CI does).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { mountsWork, mountTmpfs, unmount } from "../../helpers/mounts.ts";
+import { mountsWork, mountTmpfs } from "../../helpers/mounts.ts";
 import { diffTrees } from "../backup/backup-fixture.ts";
+import { fillToLastBlock, randomDir as randomTreeOf, stopOnFullDisk } from "./full-disk-fixture.ts";
 import { type BackupNode, startBackupNode } from "./maintenance-fixture.ts";
 
 const MiB = 1024 * 1024;
@@ -29,14 +29,7 @@ beforeAll(async () => {
   if (r.code !== 0) throw new Error(`datastore create: ${r.stderr}`);
 }, 120_000);
 
-afterAll(async () => {
-  if (disk) fs.rmSync(join(disk, "filler"), { force: true }); // room for the server to stop cleanly
-  await node?.stop();
-  if (disk) {
-    unmount(disk);
-    fs.rmSync(disk, { recursive: true, force: true });
-  }
-}, 60_000);
+afterAll(() => stopOnFullDisk(node, disk), 60_000);
 
 const repo = () => ({ IBS_REPOSITORY: `admin@ibs@127.0.0.1:${node.port}:small` });
 const client = (args: string[]) => node.client(args, repo());
@@ -47,13 +40,7 @@ const freeBytes = () => {
   return s.bavail * s.bsize;
 };
 
-/** A directory of `mib` MiB of incompressible data (nothing dedups or compresses). */
-function randomDir(name: string, mib: number): string {
-  const dir = join(node.dir, name);
-  fs.mkdirSync(dir);
-  for (let i = 0; i < mib; i++) fs.writeFileSync(join(dir, `f${i}.bin`), randomBytes(MiB));
-  return dir;
-}
+const randomDir = (name: string, mib: number) => randomTreeOf(node.dir, name, mib);
 
 test("a full datastore: the backup fails clearly with no snapshot left; forget and GC free the disk; backups work again", () => {
   const kept = randomDir("kept", 4);
@@ -70,15 +57,7 @@ test("a full datastore: the backup fails clearly with no snapshot left; forget a
   expect(failure).toContain("small");
   expect(made.length).toBeGreaterThan(0);
   expect(listed().sort()).toEqual([first, ...made].sort()); // the failed one left nothing
-  // The last bytes go too (a log, another writer on the same disk): not one block is free.
-  const filler = fs.openSync(join(disk, "filler"), "w");
-  try {
-    for (;;) fs.writeSync(filler, Buffer.alloc(64 * 1024));
-  } catch (err) {
-    expect((err as NodeJS.ErrnoException).code).toBe("ENOSPC");
-  } finally {
-    fs.closeSync(filler);
-  }
+  fillToLastBlock(disk);
   expect(freeBytes()).toBe(0);
 
   // The way out: forget what can go, then GC with no grace, on the full disk. The first forget
