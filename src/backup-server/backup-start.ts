@@ -125,6 +125,8 @@ export async function startBackup(deps: ServerDeps, authId: string, req: BackupR
  */
 function refuseWhenFull(store: Datastore, group: GroupRef): void {
   if (store.reserve.held || store.reserve.ensure() || !store.reserve.applies()) return;
+  // ensure() also fails on a read-only .ibs/ or a permission problem: only a lack of room is "full".
+  if (store.reserve.availableBytes() >= 2 * RESERVE_BYTES) return;
   throw new SessionError(
     `datastore ${store.name} is full (its ${RESERVE_BYTES / 2 ** 20} MiB cleanup reserve is in use and there is no room to set it aside again): refusing to start a backup of ${describeGroup(group)}`,
     507,
