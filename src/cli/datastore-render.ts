@@ -71,6 +71,13 @@ function maintenance(m: MaintenanceResult | null): string {
   return `${m.state}, finished ${m.finished}${m.upid ? ` (${m.upid})` : ""}`;
 }
 
+function reserveText(r: DatastoreStatsReport["spaceReserve"]): string {
+  const size = formatSize(r.bytes);
+  if (r.state === "held") return `${size} held for cleanup on a full disk`;
+  if (r.state === "given back") return `${size} not set aside (given back on a full filesystem, or not yet taken): taken again when there is room for it twice over`;
+  return "none (the filesystem is too small to keep one)";
+}
+
 export function renderStats(s: DatastoreStatsReport): string {
   const f = s.filesystem;
   const fsName = f.mountPoint ? `${f.source ?? "?"} (${f.fsType ?? "?"}) mounted on ${f.mountPoint}` : "unknown mount";
@@ -79,6 +86,7 @@ export function renderStats(s: DatastoreStatsReport): string {
     ["mode", modeText(s.mode, s.modeReason)],
     ["filesystem", fsName],
     ["size", `${formatSize(f.bytesTotal)}  used ${formatSize(f.bytesUsed)}  avail ${formatSize(f.bytesAvailable)}  use% ${percent(f.bytesUsed, f.bytesUsed + f.bytesAvailable)}`],
+    ["space reserve", reserveText(s.spaceReserve)],
     [
       "inodes",
       f.inodesTotal === 0

@@ -63,11 +63,14 @@ test("a full datastore: the backup fails clearly with no snapshot left; forget a
   // The way out: forget what can go, then GC with no grace, on the full disk. The first forget
   // gives back the datastore's cleanup reserve: without it not even a lock file could be written.
   expect(fs.existsSync(reserve())).toBe(true);
+  const reserveState = () => JSON.parse(node.admin(["datastore", "stats", "small", "--output-format", "json"]).stdout).spaceReserve.state;
   for (const s of made) {
     const f = client(["snapshot", "forget", s]);
     expect({ s, code: f.code, err: f.stderr }).toEqual({ s, code: 0, err: "" });
   }
   expect(fs.existsSync(reserve())).toBe(false);
+  expect(reserveState()).toBe("given back");
+  expect(node.admin(["datastore", "stats", "small"]).stdout).toMatch(/space reserve\s+8\.0M not set aside/);
   // Until GC has made room, a backup would take the room cleanup needs: refused, saying why.
   const early = client(["backup", `data.ibsar:${kept}`, "--backup-id", "early"]);
   expect(early.code).not.toBe(0);
@@ -77,6 +80,7 @@ test("a full datastore: the backup fails clearly with no snapshot left; forget a
   const gc = node.admin(["gc", "start", "small", "--grace-seconds", "0", "--follow"]);
   expect({ code: gc.code, err: gc.stderr }).toEqual({ code: 0, err: "" });
   expect(fs.existsSync(reserve())).toBe(true); // taken again
+  expect(reserveState()).toBe("held");
   expect(freeBytes()).toBeGreaterThan(24 * MiB);
 
   const again = client(["backup", `data.ibsar:${randomDir("after", 8)}`, "--backup-id", "after"]);
