@@ -119,14 +119,11 @@ export async function startBackup(deps: ServerDeps, authId: string, req: BackupR
 }
 
 /**
- * A store whose cleanup reserve (space-reserve.ts) is given up and cannot be taken again takes
- * no backup: its filesystem is full, and the backup would use the room that forget and GC
- * need to write before they can delete.
+ * A store whose cleanup reserve (space-reserve.ts) is given back and cannot be taken again takes
+ * no backup (the open has just tried to take it: admin/open.ts, keepSpaceReserve).
  */
 function refuseWhenFull(store: Datastore, group: GroupRef): void {
-  if (store.reserve.held || store.reserve.ensure() || !store.reserve.applies()) return;
-  // ensure() also fails on a read-only .ibs/ or a permission problem: only a lack of room is "full".
-  if (store.reserve.availableBytes() >= 2 * RESERVE_BYTES) return;
+  if (!store.reserve.exhausted) return;
   throw new SessionError(
     `datastore ${store.name} is full (its ${RESERVE_BYTES / 2 ** 20} MiB cleanup reserve is in use and there is no room to set it aside again): refusing to start a backup of ${describeGroup(group)}`,
     507,

@@ -38,11 +38,12 @@ async function holdWatch(api: ApiClient, path: string, stop: AbortSignal): Promi
     try {
       const res = await api.raw("GET", path, undefined, undefined, stop);
       const reader = res.body?.getReader();
+      const text = new TextDecoder();
       let tail = "";
       for (;;) {
         const { done, value } = reader ? await reader.read() : { done: true, value: undefined };
         if (done) break;
-        tail = (tail + new TextDecoder().decode(value)).slice(-32);
+        tail = (tail + text.decode(value, { stream: true })).slice(-32);
       }
       if (tail.endsWith("session ended\n")) return; // the server ended it with the session
     } catch (err) {

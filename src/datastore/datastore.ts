@@ -114,6 +114,20 @@ export class Datastore implements AccessGuard {
     return store;
   }
 
+  /**
+   * Creates the catalog of a new, empty store whose config is written (the admin `datastore
+   * create`, local or S3): marked as describing the files, with the cleanup reserve set aside.
+   */
+  static async initializeEmpty(dir: string, options: DatastoreOptions = {}): Promise<void> {
+    const store = await Datastore.open(dir, options);
+    try {
+      store.catalog.markBuiltFromFiles();
+      store.reserve.ensure();
+    } finally {
+      store.close();
+    }
+  }
+
   static async open(dir: string, options: DatastoreOptions = {}): Promise<Datastore> {
     const root = resolve(dir);
     const configPath = join(root, CONFIG_KEY);

@@ -19,6 +19,8 @@ export const RESERVE_BYTES = 8 * 1024 * 1024;
 /** On a filesystem smaller than this (a test's tmpfs) no reserve is kept: it would be too large a share. */
 const MIN_FILESYSTEM_BYTES = 4 * RESERVE_BYTES;
 
+export type ReserveState = "held" | "given back" | "not kept";
+
 export class SpaceReserve {
   readonly path: string;
 
@@ -26,17 +28,17 @@ export class SpaceReserve {
     this.path = join(datastoreDir, ".ibs", "reserve");
   }
 
-  /** Bytes an unprivileged writer can still use on the datastore's filesystem (as df). */
-  availableBytes(): number {
+  /** The datastore filesystem's size and what an unprivileged writer can still use (as df). */
+  private filesystem(): { total: number; available: number } {
     const s = statfsSync(this.datastoreDir);
-    return s.bavail * ((s as { frsize?: number }).frsize || s.bsize);
+    const block = (s as { frsize?: number }).frsize || s.bsize;
+    return { total: s.blocks * block, available: s.bavail * block };
   }
 
   /** Whether the filesystem is large enough for a reserve at all. */
   applies(): boolean {
     try {
-      const s = statfsSync(this.datastoreDir);
-      return s.blocks * ((s as { frsize?: number }).frsize || s.bsize) >= MIN_FILESYSTEM_BYTES;
+      return this.filesystem().total >= MIN_FILESYSTEM_BYTES;
     } catch {
       return false;
     }
@@ -51,10 +53,32 @@ export class SpaceReserve {
     }
   }
 
+  /** Held; given back (on a full filesystem, or not yet taken); or not kept (a filesystem too small for one). */
+  get state(): ReserveState {
+    return this.held ? "held" : this.applies() ? "given back" : "not kept";
+  }
+
+  /**
+   * No reserve, and no room to set it aside again: the filesystem is full, and a new backup
+   * would take the room that forget and GC need (backup-start.ts refuses it). A reserve that
+   * could not be written for another reason (a read-only .ibs/, permissions) does not count.
+   */
+  get exhausted(): boolean {
+    try {
+      if (this.held) return false;
+      const fs = this.filesystem();
+      return fs.total >= MIN_FILESYSTEM_BYTES && fs.available < 2 * RESERVE_BYTES;
+    } catch {
+      return false;
+    }
+  }
+
   /** Takes the reserve when it is missing and the filesystem has room for it twice over. Never throws. */
   ensure(): boolean {
     try {
-      if (this.held || !this.applies() || this.availableBytes() < 2 * RESERVE_BYTES) return false;
+      if (this.held) return false;
+      const fs = this.filesystem();
+      if (fs.total < MIN_FILESYSTEM_BYTES || fs.available < 2 * RESERVE_BYTES) return false;
       writeFileSync(this.path, randomBytes(RESERVE_BYTES), { mode: 0o600 });
       return true;
     } catch {
@@ -66,7 +90,7 @@ export class SpaceReserve {
   /** Gives the reserve back when less than its size is left; says whether it did. */
   releaseIfLow(): boolean {
     try {
-      if (this.availableBytes() >= RESERVE_BYTES) return false;
+      if (this.filesystem().available >= RESERVE_BYTES) return false;
       const had = this.held;
       rmSync(this.path, { force: true }); // a short leftover too: it only holds space
       return had;

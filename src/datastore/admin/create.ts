@@ -161,13 +161,7 @@ async function prepareDirectory(path: string, name: string): Promise<{ storeId: 
   const config = newDatastoreConfig();
   try {
     await writeDatastoreConfig(path, config);
-    const store = await Datastore.open(path, { name }); // creates and migrates .ibs/catalog.db
-    try {
-      store.catalog.markBuiltFromFiles(); // a new, empty store
-      store.reserve.ensure();
-    } finally {
-      store.close();
-    }
+    await Datastore.initializeEmpty(path, { name }); // creates and migrates .ibs/catalog.db
   } catch (err) {
     undo();
     if (err instanceof DatastoreAdminError) throw err;

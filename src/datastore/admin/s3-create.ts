@@ -85,13 +85,7 @@ export async function createS3Datastore(
     backend = await openS3Backend(endpoint, bucket, prefix, { cacheDir: s3CacheDir(path), cacheSize });
     await writeS3Marker(backend, { id: config.id, name, host: input.host ?? hostname() });
     marked = true;
-    const store = await Datastore.open(path, { name, backend }); // creates and migrates .ibs/catalog.db
-    try {
-      store.catalog.markBuiltFromFiles(); // a free prefix: nothing to list
-      store.reserve.ensure();
-    } finally {
-      store.close();
-    }
+    await Datastore.initializeEmpty(path, { name, backend }); // a free prefix: nothing to list
   } catch (err) {
     await undo();
     if (err instanceof DatastoreAdminError) throw err;

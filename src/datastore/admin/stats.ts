@@ -15,7 +15,7 @@ import { errorMessage } from "../../util/errors.ts";
 import { Catalog } from "../catalog/catalog.ts";
 import type { DatastoreMode } from "../datastore-config.ts";
 import { Datastore } from "../datastore.ts";
-import { RESERVE_BYTES, SpaceReserve } from "../space-reserve.ts";
+import { RESERVE_BYTES, type ReserveState, SpaceReserve } from "../space-reserve.ts";
 import { DatastoreAdminError } from "./errors.ts";
 import { describeFsError } from "./fs-errors.ts";
 import { lastMaintenanceTask, type MaintenanceResult, newer, readMaintenanceResult } from "./maintenance-status.ts";
@@ -70,7 +70,7 @@ export interface DatastoreStatsReport {
   /** S3 stores: request counters and cache use ("filesystem" is then the local directory's). */
   s3?: S3StoreStats;
   /** The cleanup reserve (space-reserve.ts): held, given back (or not yet taken), or not kept (a filesystem too small for one). */
-  spaceReserve: { state: "held" | "given back" | "not kept"; bytes: number };
+  spaceReserve: { state: ReserveState; bytes: number };
 }
 
 export function filesystemStats(path: string): FilesystemStats {
@@ -136,8 +136,7 @@ export async function datastoreStats(db: StateDb, name: string): Promise<Datasto
       contentError = `catalog ${catalogPath} cannot be read: ${errorMessage(err)}`;
     }
   }
-  const reserve = new SpaceReserve(entry.path);
-  const spaceReserve = { state: reserve.held ? ("held" as const) : reserve.applies() ? ("given back" as const) : ("not kept" as const), bytes: RESERVE_BYTES };
+  const spaceReserve = { state: new SpaceReserve(entry.path).state, bytes: RESERVE_BYTES };
   const report: DatastoreStatsReport = { name, path: entry.path, mode: config.mode, modeReason: config.mode_reason ?? null, filesystem, content, contentError, contentNote, lastGc, lastVerify, spaceReserve };
   if (entry.backend === "s3") report.s3 = s3StoreStats(entry);
   return report;

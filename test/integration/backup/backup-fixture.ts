@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { nativeSupport, seek } from "../../../src/archive/native.ts";
 import { adminPassword, apiClient, apiFingerprint, ibs, ibsBinary, startRole, tempDataDir, waitForApi, type RunResult } from "../../helpers/ibs.ts";
-import { S3RVER_KEY, type S3TestServer, uniqueBucket } from "../../helpers/s3.ts";
+import { S3RVER_KEY, type S3TestServer, startS3rver, uniqueBucket } from "../../helpers/s3.ts";
 
 export interface BackupNode {
   dir: string;
@@ -89,7 +89,7 @@ export async function readUntil(reader: { read(): Promise<{ done: boolean; value
  * Registers an S3 datastore `name` on the node: an endpoint of the same name for `s3` (s3rver)
  * and a bucket of its own. Returns the bucket (the store's objects are under the prefix `name`).
  */
-export async function addS3Datastore(node: BackupNode, s3: S3TestServer, name: string, cacheSize: string): Promise<string> {
+async function addS3Datastore(node: BackupNode, s3: S3TestServer, name: string, cacheSize: string): Promise<string> {
   const bucket = uniqueBucket(name);
   await s3.createBucket(bucket);
   for (const args of [
@@ -100,6 +100,17 @@ export async function addS3Datastore(node: BackupNode, s3: S3TestServer, name: s
     if (r.code !== 0) throw new Error(`ironcore-backup ${args.slice(0, 3).join(" ")}: ${r.stderr}`);
   }
   return bucket;
+}
+
+/** A backup node and an s3rver started side by side, with the S3 datastore `offsite` on it (addS3Datastore). */
+export async function startBackupNodeWithS3(cacheSize: string): Promise<{ node: BackupNode; s3: S3TestServer; bucket: string }> {
+  const [node, s3] = await Promise.all([startBackupNode(), startS3rver()]);
+  return { node, s3, bucket: await addS3Datastore(node, s3, "offsite", cacheSize) };
+}
+
+export async function stopBackupNodeWithS3(node: BackupNode | undefined, s3: S3TestServer | undefined): Promise<void> {
+  await node?.stop();
+  await s3?.stop();
 }
 
 /** Snapshot names (`type/id/time`) currently listed by the server. */

@@ -12,22 +12,18 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import { changedFiles, fileStamps, TreeMutator, testSeeds } from "../../unit/archive/tree-mutations.ts";
 import { diffSnapshots, type EntryFacts, snapshot } from "../../unit/archive/tree.ts";
-import { type S3TestServer, startS3rver } from "../../helpers/s3.ts";
-import { addS3Datastore, type BackupNode, startBackupNode } from "./backup-fixture.ts";
+import type { S3TestServer } from "../../helpers/s3.ts";
+import { type BackupNode, startBackupNodeWithS3, stopBackupNodeWithS3 } from "./backup-fixture.ts";
 
 const GENERATIONS = 6;
 let node: BackupNode;
 let s3: S3TestServer;
 
 beforeAll(async () => {
-  [node, s3] = await Promise.all([startBackupNode(), startS3rver()]);
-  await addS3Datastore(node, s3, "offsite", "8MiB");
+  ({ node, s3 } = await startBackupNodeWithS3("8MiB"));
 }, 120_000);
 
-afterAll(async () => {
-  await node?.stop();
-  await s3?.stop();
-});
+afterAll(() => stopBackupNodeWithS3(node, s3));
 
 // A seed of its own for each store; IBS_TEST_SEED runs its seed on both.
 const runs = process.env.IBS_TEST_SEED ? ["local", "offsite"].map((store) => [store, testSeeds([])[0]!] as const) : ([["local", 11], ["offsite", 12]] as const);

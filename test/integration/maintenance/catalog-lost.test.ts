@@ -9,24 +9,20 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { startRole, waitForApi } from "../../helpers/ibs.ts";
-import { type S3TestServer, startS3rver } from "../../helpers/s3.ts";
-import { addS3Datastore, diffTrees, readUntil } from "../backup/backup-fixture.ts";
-import { type BackupNode, randomTree, startBackupNode } from "./maintenance-fixture.ts";
+import type { S3TestServer } from "../../helpers/s3.ts";
+import { diffTrees, readUntil, startBackupNodeWithS3, stopBackupNodeWithS3 } from "../backup/backup-fixture.ts";
+import { type BackupNode, randomTree } from "./maintenance-fixture.ts";
 
 let node: BackupNode;
 let s3: S3TestServer;
 let tree: string;
 
 beforeAll(async () => {
-  [node, s3] = await Promise.all([startBackupNode(), startS3rver()]);
-  await addS3Datastore(node, s3, "offsite", "0");
+  ({ node, s3 } = await startBackupNodeWithS3("0"));
   tree = randomTree(fs.mkdtempSync(join(node.dir, "lost-")), "tree", 5, 100_000);
 }, 120_000);
 
-afterAll(async () => {
-  await node?.stop();
-  await s3?.stop();
-});
+afterAll(() => stopBackupNodeWithS3(node, s3));
 
 const stores = ["local", "offsite"];
 const repo = (store: string) => ({ IBS_REPOSITORY: `admin@ibs@127.0.0.1:${node.port}:${store}` });

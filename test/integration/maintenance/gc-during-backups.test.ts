@@ -14,11 +14,10 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { ibsBinary } from "../../helpers/ibs.ts";
-import { type S3TestServer, startS3rver } from "../../helpers/s3.ts";
+import type { S3TestServer } from "../../helpers/s3.ts";
 import { testSeeds, TreeMutator } from "../../unit/archive/tree-mutations.ts";
 import { diffSnapshots, type EntryFacts, snapshot } from "../../unit/archive/tree.ts";
-import { addS3Datastore } from "../backup/backup-fixture.ts";
-import { type BackupNode, startBackupNode } from "./maintenance-fixture.ts";
+import { type BackupNode, startBackupNodeWithS3, stopBackupNodeWithS3 } from "../backup/backup-fixture.ts";
 
 const ROUNDS = 8;
 const KEEP = 2;
@@ -26,14 +25,10 @@ let node: BackupNode;
 let s3: S3TestServer;
 
 beforeAll(async () => {
-  [node, s3] = await Promise.all([startBackupNode(), startS3rver()]);
-  await addS3Datastore(node, s3, "offsite", "4MiB");
+  ({ node, s3 } = await startBackupNodeWithS3("4MiB"));
 }, 120_000);
 
-afterAll(async () => {
-  await node?.stop();
-  await s3?.stop();
-});
+afterAll(() => stopBackupNodeWithS3(node, s3));
 
 /** One binary run without blocking the test's event loop (the loops below run side by side). */
 async function run(args: string[], store: string): Promise<{ code: number; stdout: string; stderr: string }> {

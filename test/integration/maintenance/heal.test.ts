@@ -23,9 +23,9 @@ import { openS3Backend, type S3Backend } from "../../../src/datastore/backends/s
 import { parseChunkIndex } from "../../../src/datastore/chunk-index.ts";
 import { chunkKey } from "../../../src/datastore/chunk-store.ts";
 import { snapshotKey } from "../../../src/datastore/snapshot-path.ts";
-import { type S3TestServer, s3EndpointConfig, startS3rver } from "../../helpers/s3.ts";
-import { addS3Datastore, diffTrees, sameSparseContent } from "../backup/backup-fixture.ts";
-import { type BackupNode, randomTree, refOf, startBackupNode, storeDir } from "./maintenance-fixture.ts";
+import { type S3TestServer, s3EndpointConfig } from "../../helpers/s3.ts";
+import { diffTrees, sameSparseContent, startBackupNodeWithS3, stopBackupNodeWithS3 } from "../backup/backup-fixture.ts";
+import { type BackupNode, randomTree, refOf, storeDir } from "./maintenance-fixture.ts";
 
 const MiB = 1024 * 1024;
 const INDEXES = ["data.mibsar.didx", "data.pibsar.didx", "disk.img.fidx"];
@@ -36,8 +36,8 @@ let tree: string;
 let image: string;
 
 beforeAll(async () => {
-  [node, s3] = await Promise.all([startBackupNode(), startS3rver()]);
-  const bucket = await addS3Datastore(node, s3, "offsite", "0");
+  let bucket: string;
+  ({ node, s3, bucket } = await startBackupNodeWithS3("0"));
   s3Objects = await openS3Backend(s3EndpointConfig(s3.endpoint), bucket, "offsite"); // the prefix is the datastore name
   const work = fs.mkdtempSync(join(node.dir, "heal-"));
   tree = randomTree(work, "tree", 4, 300_000);
@@ -53,8 +53,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await s3Objects?.close();
-  await node?.stop();
-  await s3?.stop();
+  await stopBackupNodeWithS3(node, s3);
 });
 
 /** The chunk digests of one index file of a snapshot, in stream order, read from the store itself. */
